@@ -1,0 +1,321 @@
+// Command gatehouse issues and enforces API access tokens: a
+// Keycloak-compatible token server with an API gateway, in one binary.
+//
+//	gatehouse serve   [--addr HOST:PORT] [--data DIR] [--import-realm FILE]... [--db URL]
+//	gatehouse import  FILE [--overwrite] [--data DIR]
+//	gatehouse export  --realm R [--data DIR] [--out FILE]
+//	gatehouse keys rotate --realm R [--alg RS256|PS256|ES256|EdDSA] [--data DIR]
+//	gatehouse users unlock --realm R --username U [--data DIR]
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/gatehouse/gatehouse/internal/password"
+	"github.com/gatehouse/gatehouse/internal/server"
+	"github.com/gatehouse/gatehouse/internal/store"
+)
+
+const usage = `gatehouse issues and enforces API access tokens.
+
+Usage:
+  gatehouse serve   [--addr HOST:PORT] [--data DIR] [--import-realm FILE]... [--db URL]
+  gatehouse import  FILE [--overwrite] [--data DIR]
+  gatehouse export  --realm R [--data DIR] [--out FILE]
+  gatehouse keys rotate --realm R [--alg ALG] [--data DIR]
+  gatehouse users unlock --realm R --username U [--data DIR]
+
+Run "gatehouse COMMAND -h" for a command's flags.
+`
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	var err error
+	switch args[0] {
+	case "serve":
+		err = serve(args[1:], stdout, stderr)
+	case "import":
+		err = importCmd(args[1:], stdout, stderr)
+	case "export":
+		err = exportCmd(args[1:], stdout, stderr)
+	case "keys":
+		err = keysCmd(args[1:], stdout, stderr)
+	case "users":
+		err = usersCmd(args[1:], stdout, stderr)
+	case "-h", "--help", "help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	default:
+		fmt.Fprintf(stderr, "gatehouse: unknown command %q\n\n%s", args[0], usage)
+		return 2
+	}
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		var ue usageError
+		if errors.As(err, &ue) {
+			fmt.Fprintf(stderr, "gatehouse %s: %v\n", args[0], err)
+			return 2
+		}
+		fmt.Fprintf(stderr, "gatehouse %s: %v\n", args[0], err)
+		return 1
+	}
+	return 0
+}
+
+type usageError struct{ msg string }
+
+func (e usageError) Error() string { return e.msg }
+
+type multiFlag []string
+
+func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
+func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
+
+func newLogger(w io.Writer, level string) (*slog.Logger, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		return nil, usageError{"--log-level: " + err.Error()}
+	}
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l})), nil
+}
+
+func serve(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	addr := fs.String("addr", "127.0.0.1:8080", "listen address `HOST:PORT`")
+	data := fs.String("data", "./gatehouse-data", "data `DIR` (embedded SQLite database, master key)")
+	db := fs.String("db", "", "PostgreSQL `URL` (not yet supported)")
+	publicURL := fs.String("public-url", "", "public base `URL` of this server, the prefix of every issuer (default http://ADDR)")
+	masterKey := fs.String("master-key-file", "", "master key `FILE` (default DIR/master.key; or set GATEHOUSE_MASTER_KEY)")
+	noDemo := fs.Bool("no-demo", false, "do not create the demo realm")
+	logLevel := fs.String("log-level", "info", "log `level`: debug, info, warn, error")
+	rate := fs.Float64("rate-limit", 0, "token-endpoint requests per second per client address (0: off)")
+	burst := fs.Int("rate-burst", 0, "token bucket size for --rate-limit (default: the rate)")
+	rateLoop := fs.Bool("rate-limit-loopback", false, "apply --rate-limit to loopback addresses too")
+	argonMem := fs.Uint("argon2-memory", uint(password.DefaultParams().Memory), "argon2id memory in `KiB` for new password hashes")
+	argonIter := fs.Uint("argon2-iterations", uint(password.DefaultParams().Iterations), "argon2id iterations for new password hashes")
+	var imports multiFlag
+	fs.Var(&imports, "import-realm", "Keycloak realm-export `FILE` to import at start if its realm does not exist (repeatable)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usageError{"unexpected argument " + fs.Arg(0)}
+	}
+	log, err := newLogger(stderr, *logLevel)
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return err
+	}
+	pp := password.DefaultParams()
+	pp.Memory, pp.Iterations = uint32(*argonMem), uint32(*argonIter)
+	public := *publicURL
+	if public == "" {
+		public = "http://" + ln.Addr().String()
+	}
+	ctx := context.Background()
+	srv, err := server.Open(ctx, server.Config{
+		Addr: ln.Addr().String(), DataDir: *data, DBURL: *db, MasterKeyFile: *masterKey,
+		PublicURL: public, ImportRealms: imports, Demo: !*noDemo, Passwords: pp,
+		RateLimit: *rate, RateBurst: *burst, RateLimitLoopback: *rateLoop,
+		Logger: log, Out: stdout,
+	})
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ln) }()
+	log.Info("gatehouse ready", "addr", ln.Addr().String(), "public_url", public, "data", *data,
+		"startup_ms", time.Since(start).Milliseconds())
+	select {
+	case err = <-done:
+	case s := <-sig:
+		log.Info("shutting down", "signal", s.String())
+		sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		err = srv.Close(sctx)
+		<-done
+		return err
+	}
+	sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if cerr := srv.Close(sctx); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// offline opens the data directory without listening, for admin commands.
+func offline(data string, stderr io.Writer) (*server.Server, error) {
+	log, _ := newLogger(stderr, "warn")
+	return server.Open(context.Background(), server.Config{DataDir: data, Logger: log})
+}
+
+func importCmd(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("import", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	data := fs.String("data", "./gatehouse-data", "data `DIR`")
+	overwrite := fs.Bool("overwrite", false, "replace the realm if it exists (its sessions end)")
+	if err := fs.Parse(reorder(args)); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		return usageError{"want exactly one realm-export FILE"}
+	}
+	file := fs.Arg(0)
+	p, err := server.ParseRealmFile(file)
+	if err != nil {
+		return err
+	}
+	srv, err := offline(*data, stderr)
+	if err != nil {
+		return err
+	}
+	defer srv.Close(context.Background())
+	log, _ := newLogger(stderr, "warn")
+	server.WarnUnknown(log, file, p)
+	if err := srv.Core.ImportRealm(context.Background(), p, *overwrite); err != nil {
+		if errors.Is(err, store.ErrAlreadyExists) {
+			return fmt.Errorf("realm %q already exists (use --overwrite to replace it)", p.Realm.Name)
+		}
+		return fmt.Errorf("%s: %w", file, err)
+	}
+	fmt.Fprintf(stdout, "imported realm %q: %d clients, %d users\n", p.Realm.Name, len(p.Clients), len(p.Users))
+	return nil
+}
+
+func exportCmd(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("export", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	data := fs.String("data", "./gatehouse-data", "data `DIR`")
+	realm := fs.String("realm", "", "realm to export")
+	out := fs.String("out", "", "write to `FILE` instead of standard output")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *realm == "" {
+		return usageError{"--realm is required"}
+	}
+	srv, err := offline(*data, stderr)
+	if err != nil {
+		return err
+	}
+	defer srv.Close(context.Background())
+	doc, err := srv.Core.ExportRealm(context.Background(), *realm)
+	if errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("realm %q does not exist", *realm)
+	}
+	if err != nil {
+		return err
+	}
+	doc = append(doc, '\n')
+	if *out != "" {
+		return os.WriteFile(*out, doc, 0o600)
+	}
+	_, err = stdout.Write(doc)
+	return err
+}
+
+func keysCmd(args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || args[0] != "rotate" {
+		return usageError{"usage: gatehouse keys rotate --realm R [--alg ALG]"}
+	}
+	fs := flag.NewFlagSet("keys rotate", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	data := fs.String("data", "./gatehouse-data", "data `DIR`")
+	realm := fs.String("realm", "", "realm whose signing key to rotate")
+	alg := fs.String("alg", "", "algorithm of the new key (default: the realm's)")
+	if err := fs.Parse(args[1:]); err != nil {
+		return err
+	}
+	if *realm == "" {
+		return usageError{"--realm is required"}
+	}
+	srv, err := offline(*data, stderr)
+	if err != nil {
+		return err
+	}
+	defer srv.Close(context.Background())
+	kid, err := srv.Core.RotateKeys(context.Background(), *realm, *alg)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "realm %q now signs with key %s; the previous key stays in the JWKS until its tokens expire\n", *realm, kid)
+	return nil
+}
+
+func usersCmd(args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || args[0] != "unlock" {
+		return usageError{"usage: gatehouse users unlock --realm R --username U"}
+	}
+	fs := flag.NewFlagSet("users unlock", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	data := fs.String("data", "./gatehouse-data", "data `DIR`")
+	realm := fs.String("realm", "", "realm of the user")
+	username := fs.String("username", "", "user to unlock")
+	if err := fs.Parse(args[1:]); err != nil {
+		return err
+	}
+	if *realm == "" || *username == "" {
+		return usageError{"--realm and --username are required"}
+	}
+	srv, err := offline(*data, stderr)
+	if err != nil {
+		return err
+	}
+	defer srv.Close(context.Background())
+	if err := srv.Core.Unlock(context.Background(), *realm, strings.ToLower(*username)); err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return fmt.Errorf("no user %q in realm %q", *username, *realm)
+		}
+		return err
+	}
+	fmt.Fprintf(stdout, "user %q of realm %q unlocked\n", *username, *realm)
+	return nil
+}
+
+// reorder moves flags before positional arguments, so that
+// "import FILE --overwrite" works as well as "import --overwrite FILE".
+func reorder(args []string) []string {
+	var flags, pos []string
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if strings.HasPrefix(a, "-") {
+			flags = append(flags, a)
+			if !strings.Contains(a, "=") && (a == "--data" || a == "-data") && i+1 < len(args) {
+				flags = append(flags, args[i+1])
+				i++
+			}
+			continue
+		}
+		pos = append(pos, a)
+	}
+	return append(flags, pos...)
+}

@@ -1,0 +1,365 @@
+// Package core holds every decision gatehouse makes: who may log in, which
+// client may use which grant, what goes in a token, when a session is over
+// its limit, whether a bearer token is still good. It never imports net/http;
+// front doors (OIDC, Fusio, Sync Gateway, the gateway) parse their wire
+// format, call the core and render its answer.
+package core
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gatehouse/gatehouse/internal/keys"
+	"github.com/gatehouse/gatehouse/internal/password"
+	"github.com/gatehouse/gatehouse/internal/store"
+)
+
+// Config is what New needs; main builds every piece and passes it down.
+type Config struct {
+	Store store.Store
+	Keys  *keys.Manager
+	// Passwords hashes and verifies user passwords (argon2id).
+	Passwords *password.Hasher
+	// Secrets hashes client secrets with a key kept outside the store.
+	Secrets *password.SecretHasher
+	// BaseURL is the public URL of the server without a trailing slash;
+	// a realm's issuer is BaseURL + "/realms/" + name. It is configured,
+	// never taken from a request's Host header.
+	BaseURL string
+	Logger  *slog.Logger
+	// Now is the clock; tests set it. Defaults to time.Now.
+	Now func() time.Time
+	// TokenCacheSize bounds the cache of verified bearer tokens.
+	TokenCacheSize int
+	// HTTPGet fetches a client's jwks.url for private_key_jwt; nil
+	// disables fetching by URL.
+	HTTPGet func(ctx context.Context, url string) ([]byte, error)
+}
+
+// Service is the core. It is safe for concurrent use.
+type Service struct {
+	st      store.Store
+	keys    *keys.Manager
+	pw      *password.Hasher
+	secrets *password.SecretHasher
+	base    string
+	log     *slog.Logger
+	now     func() time.Time
+	httpGet func(ctx context.Context, url string) ([]byte, error)
+
+	mu       sync.RWMutex
+	realms   map[string]*realmView    // by realm name
+	aliases  map[string]string        // alias → realm name
+	clients  map[string]*store.Client // realm + "\x00" + clientId
+	users    map[string]*store.User   // realm + "\x00" + userId
+	sessions map[string]sessionLife   // realm + "\x00" + sid
+	revoked  map[string]time.Time     // realm + "\x00" + jti → expiry
+	tokens   *tokenCache
+	jwksURL  map[string]jwksCacheEntry // client jwks.url cache
+
+	cancelSub func()
+}
+
+// maxTokenLife bounds how long a revocation learnt from the change feed is
+// remembered in memory (the store keeps the exact expiry).
+const maxTokenLife = 7 * 24 * time.Hour
+
+// sessionLife is what the bearer check needs to know of a session.
+type sessionLife struct {
+	expires time.Time
+	userID  string
+}
+
+// New builds the core and subscribes it to the store's change feed, so that
+// a write anywhere (this node or, on PostgreSQL, another replica) drops the
+// cached copies it affects.
+func New(ctx context.Context, cfg Config) (*Service, error) {
+	if cfg.Store == nil || cfg.Keys == nil || cfg.Passwords == nil || cfg.Secrets == nil {
+		return nil, errors.New("core: Store, Keys, Passwords and Secrets are required")
+	}
+	s := &Service{
+		st:       cfg.Store,
+		keys:     cfg.Keys,
+		pw:       cfg.Passwords,
+		secrets:  cfg.Secrets,
+		base:     strings.TrimRight(cfg.BaseURL, "/"),
+		log:      cfg.Logger,
+		now:      cfg.Now,
+		httpGet:  cfg.HTTPGet,
+		realms:   map[string]*realmView{},
+		aliases:  map[string]string{},
+		clients:  map[string]*store.Client{},
+		users:    map[string]*store.User{},
+		sessions: map[string]sessionLife{},
+		revoked:  map[string]time.Time{},
+		jwksURL:  map[string]jwksCacheEntry{},
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	size := cfg.TokenCacheSize
+	if size <= 0 {
+		size = 100_000
+	}
+	s.tokens = newTokenCache(size)
+	s.cancelSub = s.st.Subscribe(s.onChange)
+	revs, err := s.st.ListRevocations(ctx, time.Time{})
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	for _, r := range revs {
+		s.revoked[key2(r.Realm, r.JTI)] = r.Expires
+	}
+	s.mu.Unlock()
+	if err := s.loadAliases(ctx); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// Close stops listening to the change feed.
+func (s *Service) Close() {
+	if s.cancelSub != nil {
+		s.cancelSub()
+	}
+}
+
+// Issuer is the iss of every token of realm.
+func (s *Service) Issuer(realm string) string { return s.base + "/realms/" + realm }
+
+// BaseURL is the configured public URL.
+func (s *Service) BaseURL() string { return s.base }
+
+// Store gives front doors read access for things the core does not decide
+// (listing a user's sessions in the profile panel, say).
+func (s *Service) Store() store.Store { return s.st }
+
+func key2(a, b string) string { return a + "\x00" + b }
+
+func (s *Service) onChange(c store.Change) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch c.Kind {
+	case store.ChangeRealm:
+		delete(s.realms, c.Realm)
+		s.dropRealmLocked(c.Realm)
+		s.tokens.clear()
+	// Cached tokens are not scanned here: a cache hit re-checks its
+	// session, user, client and revocation through these maps, so
+	// dropping the map entry is enough and costs O(1) per change.
+	case store.ChangeClient:
+		if c.ID == "" {
+			s.dropPrefixLocked(s.clients, c.Realm)
+		} else {
+			delete(s.clients, key2(c.Realm, c.ID))
+		}
+	case store.ChangeUser:
+		if c.ID == "" {
+			s.dropPrefixLocked(s.users, c.Realm)
+		} else {
+			delete(s.users, key2(c.Realm, c.ID))
+		}
+	case store.ChangeSession:
+		if c.ID == "" {
+			s.dropPrefixLocked(s.sessions, c.Realm)
+		} else {
+			delete(s.sessions, key2(c.Realm, c.ID))
+		}
+	case store.ChangeKey:
+		s.keys.Invalidate(c.Realm)
+		s.tokens.clear()
+	case store.ChangeRevocation:
+		// Another writer revoked a token: mark it until the longest a
+		// token can live; Maintain forgets it after that.
+		if c.ID != "" {
+			if _, ok := s.revoked[key2(c.Realm, c.ID)]; !ok {
+				s.revoked[key2(c.Realm, c.ID)] = s.now().Add(maxTokenLife)
+			}
+		}
+	}
+}
+
+func (s *Service) dropRealmLocked(realm string) {
+	s.dropPrefixLocked(s.clients, realm)
+	s.dropPrefixLocked(s.users, realm)
+	s.dropPrefixLocked(s.sessions, realm)
+	s.keys.Invalidate(realm)
+	go func() { _ = s.loadAliases(context.Background()) }()
+}
+
+func (s *Service) dropPrefixLocked(m any, realm string) {
+	p := realm + "\x00"
+	switch mm := m.(type) {
+	case map[string]*store.Client:
+		for k := range mm {
+			if strings.HasPrefix(k, p) {
+				delete(mm, k)
+			}
+		}
+	case map[string]*store.User:
+		for k := range mm {
+			if strings.HasPrefix(k, p) {
+				delete(mm, k)
+			}
+		}
+	case map[string]sessionLife:
+		for k := range mm {
+			if strings.HasPrefix(k, p) {
+				delete(mm, k)
+			}
+		}
+	}
+}
+
+func (s *Service) loadAliases(ctx context.Context) error {
+	rs, err := s.st.ListRealms(ctx)
+	if err != nil {
+		return err
+	}
+	m := map[string]string{}
+	for _, r := range rs {
+		for _, a := range r.Settings.Aliases {
+			m[a] = r.Name
+		}
+	}
+	s.mu.Lock()
+	s.aliases = m
+	s.mu.Unlock()
+	return nil
+}
+
+// ResolveRealm maps a realm name or one of its aliases (a Sync Gateway
+// database name, say) to the realm's name.
+func (s *Service) ResolveRealm(nameOrAlias string) string {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if r, ok := s.aliases[nameOrAlias]; ok {
+		return r
+	}
+	return nameOrAlias
+}
+
+// Realm returns a realm's stored form, from memory.
+func (s *Service) Realm(ctx context.Context, name string) (store.Realm, error) {
+	v, err := s.realm(ctx, name)
+	if err != nil {
+		return store.Realm{}, err
+	}
+	return v.r, nil
+}
+
+func (s *Service) client(ctx context.Context, realm, clientID string) (*store.Client, error) {
+	k := key2(realm, clientID)
+	s.mu.RLock()
+	c, ok := s.clients[k]
+	s.mu.RUnlock()
+	if ok {
+		return c, nil
+	}
+	got, err := s.st.GetClient(ctx, realm, clientID)
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	s.clients[k] = &got
+	s.mu.Unlock()
+	return &got, nil
+}
+
+func (s *Service) user(ctx context.Context, realm, id string) (*store.User, error) {
+	k := key2(realm, id)
+	s.mu.RLock()
+	u, ok := s.users[k]
+	s.mu.RUnlock()
+	if ok {
+		return u, nil
+	}
+	got, err := s.st.GetUser(ctx, realm, id)
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	s.users[k] = &got
+	s.mu.Unlock()
+	return &got, nil
+}
+
+// sessionAlive reports whether session sid of realm exists and has not
+// expired, from memory when it can.
+func (s *Service) sessionAlive(ctx context.Context, realm, sid string) (bool, error) {
+	k := key2(realm, sid)
+	s.mu.RLock()
+	l, ok := s.sessions[k]
+	s.mu.RUnlock()
+	if !ok {
+		sess, err := s.st.GetSession(ctx, realm, sid)
+		if errors.Is(err, store.ErrNotFound) {
+			l = sessionLife{}
+		} else if err != nil {
+			return false, err
+		} else {
+			l = sessionLife{expires: sess.Expires, userID: sess.UserID}
+		}
+		s.mu.Lock()
+		s.sessions[k] = l
+		s.mu.Unlock()
+	}
+	return !l.expires.IsZero() && s.now().Before(l.expires), nil
+}
+
+func (s *Service) isRevoked(realm, jti string) bool {
+	s.mu.RLock()
+	_, ok := s.revoked[key2(realm, jti)]
+	s.mu.RUnlock()
+	return ok
+}
+
+// newID returns a random UUID (version 4), the form Keycloak uses for
+// session ids, jtis and entity ids.
+func newID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	var out [36]byte
+	hex.Encode(out[0:8], b[0:4])
+	out[8] = '-'
+	hex.Encode(out[9:13], b[4:6])
+	out[13] = '-'
+	hex.Encode(out[14:18], b[6:8])
+	out[18] = '-'
+	hex.Encode(out[19:23], b[8:10])
+	out[23] = '-'
+	hex.Encode(out[24:], b[10:])
+	return string(out[:])
+}
+
+// NewID is newID for front doors and commands that create entities.
+func NewID() string { return newID() }
+
+// Maintain deletes expired sessions, revocations and retired keys; main
+// runs it periodically.
+func (s *Service) Maintain(ctx context.Context) error {
+	now := s.now()
+	if _, err := s.st.DeleteExpired(ctx, now); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	for k, exp := range s.revoked {
+		if now.After(exp) {
+			delete(s.revoked, k)
+		}
+	}
+	s.mu.Unlock()
+	return s.keys.Prune(ctx, now)
+}
