@@ -6,6 +6,7 @@
 //	gatehouse export  --realm R [--data DIR] [--out FILE]
 //	gatehouse keys rotate --realm R [--alg RS256|PS256|ES256|EdDSA] [--data DIR]
 //	gatehouse users unlock --realm R --username U [--data DIR]
+//	gatehouse seed    --realm R --users N [--sessions M] [--data DIR]
 package main
 
 import (
@@ -22,6 +23,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/gatehouse/gatehouse/internal/core"
 	"github.com/gatehouse/gatehouse/internal/password"
 	"github.com/gatehouse/gatehouse/internal/server"
 	"github.com/gatehouse/gatehouse/internal/store"
@@ -35,6 +37,7 @@ Usage:
   gatehouse export  --realm R [--data DIR] [--out FILE]
   gatehouse keys rotate --realm R [--alg ALG] [--data DIR]
   gatehouse users unlock --realm R --username U [--data DIR]
+  gatehouse seed    --realm R --users N [--sessions M] [--data DIR]
 
 Run "gatehouse COMMAND -h" for a command's flags.
 `
@@ -60,6 +63,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = keysCmd(args[1:], stdout, stderr)
 	case "users":
 		err = usersCmd(args[1:], stdout, stderr)
+	case "seed":
+		err = seedCmd(args[1:], stdout, stderr)
 	case "-h", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return 0
@@ -108,7 +113,10 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	publicURL := fs.String("public-url", "", "public base `URL` of this server, the prefix of every issuer (default http://ADDR)")
 	masterKey := fs.String("master-key-file", "", "master key `FILE` (default DIR/master.key; or set GATEHOUSE_MASTER_KEY)")
 	noDemo := fs.Bool("no-demo", false, "do not create the demo realm")
+	defaultRealm := fs.String("default-realm", "demo", "`realm` served by the front doors whose paths name none (Fusio API, portal, gateway)")
 	logLevel := fs.String("log-level", "info", "log `level`: debug, info, warn, error")
+	smtpURL := fs.String("smtp-url", "", "outgoing mail server `URL` for activation links: smtp://user:pass@host:port?from=ADDRESS (or smtps://)")
+	dev := fs.Bool("dev", false, "development mode: without --smtp-url, activation links are written to the log")
 	rate := fs.Float64("rate-limit", 0, "token-endpoint requests per second per client address (0: off)")
 	burst := fs.Int("rate-burst", 0, "token bucket size for --rate-limit (default: the rate)")
 	rateLoop := fs.Bool("rate-limit-loopback", false, "apply --rate-limit to loopback addresses too")
@@ -121,6 +129,11 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	}
 	if fs.NArg() > 0 {
 		return usageError{"unexpected argument " + fs.Arg(0)}
+	}
+	if *smtpURL != "" {
+		if _, err := core.ParseSMTPURL(*smtpURL); err != nil {
+			return usageError{"--smtp-url: " + err.Error()}
+		}
 	}
 	log, err := newLogger(stderr, *logLevel)
 	if err != nil {
@@ -140,8 +153,9 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	ctx := context.Background()
 	srv, err := server.Open(ctx, server.Config{
 		Addr: ln.Addr().String(), DataDir: *data, DBURL: *db, MasterKeyFile: *masterKey,
-		PublicURL: public, ImportRealms: imports, Demo: !*noDemo, Passwords: pp,
+		PublicURL: public, ImportRealms: imports, Demo: !*noDemo, Passwords: pp, DefaultRealm: *defaultRealm,
 		RateLimit: *rate, RateBurst: *burst, RateLimitLoopback: *rateLoop,
+		SMTPURL: *smtpURL, Dev: *dev,
 		Logger: log, Out: stdout,
 	})
 	if err != nil {

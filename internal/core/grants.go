@@ -25,6 +25,9 @@ type TokenRequest struct {
 	Endpoint  string
 	ClientIP  string
 	UserAgent string
+	// forceIDToken mints an ID token on a refresh even when the session
+	// was not granted openid (RenewIDToken's whole answer is one).
+	forceIDToken bool
 }
 
 // Grant types.
@@ -414,7 +417,7 @@ func (s *Service) refreshGrant(ctx context.Context, v *realmView, c *store.Clien
 	if e != nil {
 		return nil, e
 	}
-	in := mintInput{v: v, client: c, user: u, sess: &updated, scope: scope, iat: now, withID: scope.has("openid")}
+	in := mintInput{v: v, client: c, user: u, sess: &updated, scope: scope, iat: now, withID: scope.has("openid") || req.forceIDToken}
 	in.refreshGen = updated.RefreshID
 	switch outcome {
 	case refreshRotate:

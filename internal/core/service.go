@@ -11,6 +11,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"log/slog"
+	"net"
 	"strings"
 	"sync"
 	"time"
@@ -56,6 +57,7 @@ type Service struct {
 	mu       sync.RWMutex
 	realms   map[string]*realmView    // by realm name
 	aliases  map[string]string        // alias → realm name
+	gwDomain []realmDomain            // gateway domains, for RealmForHost
 	clients  map[string]*store.Client // realm + "\x00" + clientId
 	users    map[string]*store.User   // realm + "\x00" + userId
 	sessions map[string]sessionLife   // realm + "\x00" + sid
@@ -227,15 +229,41 @@ func (s *Service) loadAliases(ctx context.Context) error {
 		return err
 	}
 	m := map[string]string{}
+	var doms []realmDomain
 	for _, r := range rs {
 		for _, a := range r.Settings.Aliases {
 			m[a] = r.Name
 		}
+		if g := r.Settings.Gateway; g != nil && g.Domain != "" {
+			doms = append(doms, realmDomain{realm: r.Name, domain: strings.Trim(strings.ToLower(g.Domain), ".")})
+		}
 	}
 	s.mu.Lock()
 	s.aliases = m
+	s.gwDomain = doms
 	s.mu.Unlock()
 	return nil
+}
+
+type realmDomain struct{ realm, domain string }
+
+// RealmForHost names the realm whose gateway domain the host is, or is a
+// subdomain of (the longest match wins). The host only routes the request;
+// the token must still be one of that realm's.
+func (s *Service) RealmForHost(host string) (string, bool) {
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	host = strings.TrimSuffix(strings.ToLower(host), ".")
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	best, bestLen := "", 0
+	for _, d := range s.gwDomain {
+		if (host == d.domain || strings.HasSuffix(host, "."+d.domain)) && len(d.domain) > bestLen {
+			best, bestLen = d.realm, len(d.domain)
+		}
+	}
+	return best, best != ""
 }
 
 // ResolveRealm maps a realm name or one of its aliases (a Sync Gateway

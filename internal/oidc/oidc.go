@@ -36,7 +36,6 @@ type Handler struct {
 	keys    *keys.Manager
 	log     *slog.Logger
 	limiter Limiter
-	mux     *http.ServeMux
 }
 
 // New builds the handler; Register adds its routes to a mux.
@@ -44,8 +43,7 @@ func New(c *core.Service, k *keys.Manager, log *slog.Logger, limiter Limiter) *H
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	h := &Handler{core: c, keys: k, log: log, limiter: limiter}
-	return h
+	return &Handler{core: c, keys: k, log: log, limiter: limiter}
 }
 
 // Register adds the routes, under /realms/ and again under the legacy

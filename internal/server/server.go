@@ -19,6 +19,8 @@ import (
 	"time"
 
 	"github.com/gatehouse/gatehouse/internal/core"
+	"github.com/gatehouse/gatehouse/internal/fusio"
+	"github.com/gatehouse/gatehouse/internal/gateway"
 	"github.com/gatehouse/gatehouse/internal/keys"
 	"github.com/gatehouse/gatehouse/internal/oidc"
 	"github.com/gatehouse/gatehouse/internal/password"
@@ -46,6 +48,17 @@ type Config struct {
 	ImportRealms []string
 	// Demo creates the demo realm on first start.
 	Demo bool
+	// DefaultRealm serves the front doors whose paths name no realm (the
+	// Fusio consumer API, the portal, the gateway when no realm's domain
+	// matches). Default: "demo".
+	DefaultRealm string
+	// SMTPURL configures outgoing mail (registration activation links):
+	// smtp://user:pass@host:port?from=ADDRESS, or smtps:// for TLS from
+	// the start. Empty: no mail.
+	SMTPURL string
+	// Dev is development mode: without SMTPURL, activation links are
+	// written to the log instead of being mailed.
+	Dev bool
 	// Passwords are the argon2id parameters for new hashes.
 	Passwords password.Params
 	// RateLimit is token-endpoint requests per second per client address
@@ -88,6 +101,9 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	if cfg.PublicURL == "" {
 		cfg.PublicURL = "http://" + cfg.Addr
+	}
+	if cfg.DefaultRealm == "" {
+		cfg.DefaultRealm = DemoRealm
 	}
 	if cfg.Passwords == (password.Params{}) {
 		cfg.Passwords = password.DefaultParams()
@@ -215,6 +231,18 @@ func (s *Server) routes() {
 		lim = newRateLimiter(s.cfg.RateLimit, s.cfg.RateBurst, s.cfg.RateLimitLoopback)
 	}
 	oidc.New(s.Core, s.Keys, s.log, lim).Register(s.mux)
+	fusio.New(s.Core, fusio.Options{Realm: s.cfg.DefaultRealm, Logger: s.log, SMTPURL: s.cfg.SMTPURL, Dev: s.cfg.Dev}).Register(s.mux)
+	// Everything that is not one of gatehouse's own paths goes to the
+	// gateway of the realm the Host names (or the default realm).
+	s.mux.Handle("/", gateway.New(gatewayAuth{s.Core}, gateway.Options{
+		Logger: s.log,
+		RealmFor: func(r *http.Request) string {
+			if realm, ok := s.Core.RealmForHost(r.Host); ok {
+				return realm
+			}
+			return s.cfg.DefaultRealm
+		},
+	}))
 	s.mux.HandleFunc("GET /health/live", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write([]byte(`{"status":"UP"}`))
@@ -230,6 +258,14 @@ func (s *Server) routes() {
 		}
 		_, _ = w.Write([]byte(`{"status":"UP"}`))
 	})
+}
+
+// gatewayAuth lets ID tokens reach the gateway, which accepts them only for
+// realms whose gateway configuration says so.
+type gatewayAuth struct{ *core.Service }
+
+func (a gatewayAuth) Authenticate(ctx context.Context, realm, bearer string) (*core.Principal, error) {
+	return a.Service.AuthenticateAllowID(ctx, realm, bearer)
 }
 
 // Handler is the whole HTTP surface, with request logging and panic

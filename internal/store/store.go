@@ -73,7 +73,7 @@ type Store interface {
 
 	// CreateSession inserts s after admit has approved it. admit is called
 	// inside the transaction with every session of s.UserID in s.Realm
-	// (online and offline, expired or not, ordered by LastRefresh, oldest
+	// (online and offline, expired or not, ordered by LastSeen, oldest
 	// first), while those rows and the user's row are locked against any
 	// concurrent CreateSession for the same user. It returns the ids of
 	// sessions to delete in the same transaction (a "terminate oldest"

@@ -1,0 +1,253 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"time"
+
+	"github.com/gatehouse/gatehouse/internal/store"
+)
+
+const sessionCols = `realm, id, user_id, client_id, offline, started, last_seen, expires, scope,
+	refresh_id, refresh_uses, prev_refresh_id, rotated_at, issued_access_jti, parent_id,
+	ip, user_agent`
+
+func scanSession(sc scanner) (store.Session, error) {
+	var (
+		s                                     store.Session
+		started, lastSeen, expires, rotatedAt int64
+	)
+	err := sc.Scan(&s.Realm, &s.ID, &s.UserID, &s.ClientID, &s.Offline, &started, &lastSeen, &expires, &s.Scope,
+		&s.RefreshID, &s.RefreshUses, &s.PrevRefreshID, &rotatedAt, &s.IssuedAccessJTI, &s.ParentID,
+		&s.IP, &s.UserAgent)
+	if err != nil {
+		return store.Session{}, err
+	}
+	s.Started, s.LastSeen, s.Expires, s.RotatedAt = fromMS(started), fromMS(lastSeen), fromMS(expires), fromMS(rotatedAt)
+	return s, nil
+}
+
+func sessionArgs(s store.Session) []any {
+	return []any{s.Realm, s.ID, s.UserID, s.ClientID, s.Offline, ms(s.Started), ms(s.LastSeen), ms(s.Expires), s.Scope,
+		s.RefreshID, s.RefreshUses, s.PrevRefreshID, ms(s.RotatedAt), s.IssuedAccessJTI, s.ParentID,
+		s.IP, s.UserAgent}
+}
+
+// querier is what both the store (its read pool) and a write transaction
+// offer.
+type querier interface {
+	query(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+func userSessions(ctx context.Context, q querier, realm, userID string) ([]store.Session, error) {
+	rows, err := q.query(ctx,
+		`SELECT `+sessionCols+` FROM sessions WHERE realm = ? AND user_id = ? ORDER BY last_seen, id`, realm, userID)
+	if err != nil {
+		return nil, mapErr(err, "list sessions")
+	}
+	return collect(rows, scanSession)
+}
+
+// CreateSession inserts s if admit approves, ending the sessions admit
+// names. The write transaction holds SQLite's one write lock from its
+// first statement, so no other CreateSession for the user (or any other
+// write) can run between admit's read and the insert.
+func (s *Store) CreateSession(ctx context.Context, sess store.Session, admit func(existing []store.Session) (end []string, err error)) error {
+	return s.write(ctx, func(tx *wtx) error {
+		var one int
+		err := tx.queryRow(ctx, `SELECT 1 FROM users WHERE realm = ? AND id = ?`, sess.Realm, sess.UserID).Scan(&one)
+		if err != nil {
+			return mapErr(err, "session user "+sess.UserID)
+		}
+		if admit != nil {
+			existing, err := userSessions(ctx, tx, sess.Realm, sess.UserID)
+			if err != nil {
+				return err
+			}
+			end, err := admit(existing)
+			if err != nil {
+				return err
+			}
+			for _, id := range end {
+				// Only the user's own sessions can be ended this way.
+				res, err := tx.exec(ctx, `DELETE FROM sessions WHERE realm = ? AND id = ? AND user_id = ?`,
+					sess.Realm, id, sess.UserID)
+				if err != nil {
+					return mapErr(err, "end session")
+				}
+				if n, _ := res.RowsAffected(); n > 0 {
+					tx.changed(store.Change{Kind: store.ChangeSession, Realm: sess.Realm, ID: id, UserID: sess.UserID})
+				}
+			}
+		}
+		if _, err := tx.exec(ctx, insertSQL("sessions", sessionCols), sessionArgs(sess)...); err != nil {
+			return mapErr(err, "create session")
+		}
+		tx.changed(store.Change{Kind: store.ChangeSession, Realm: sess.Realm, ID: sess.ID, UserID: sess.UserID})
+		return nil
+	})
+}
+
+// GetSession returns the session with this id.
+func (s *Store) GetSession(ctx context.Context, realm, id string) (store.Session, error) {
+	sess, err := scanSession(s.queryRow(ctx,
+		`SELECT `+sessionCols+` FROM sessions WHERE realm = ? AND id = ?`, realm, id))
+	if err != nil {
+		return store.Session{}, mapErr(err, "session")
+	}
+	return sess, nil
+}
+
+// ListUserSessions returns the user's sessions, least recently seen first.
+func (s *Store) ListUserSessions(ctx context.Context, realm, userID string) ([]store.Session, error) {
+	return userSessions(ctx, s, realm, userID)
+}
+
+// UpdateSession runs fn on the stored session and writes its result;
+// realm, id and user cannot change. This is where a refresh token's single
+// use is decided: fn sees the row as of this transaction, and no other
+// write runs until it commits.
+func (s *Store) UpdateSession(ctx context.Context, realm, id string, fn func(store.Session) (store.Session, error)) error {
+	return s.write(ctx, func(tx *wtx) error {
+		old, err := scanSession(tx.queryRow(ctx,
+			`SELECT `+sessionCols+` FROM sessions WHERE realm = ? AND id = ?`, realm, id))
+		if err != nil {
+			return mapErr(err, "session")
+		}
+		sess, err := fn(old)
+		if err != nil {
+			return err
+		}
+		sess.Realm, sess.ID, sess.UserID = realm, id, old.UserID
+		_, err = tx.exec(ctx, updateSQL("sessions", sessionCols, "realm = ? AND id = ?"),
+			append(sessionArgs(sess), realm, id)...)
+		if err != nil {
+			return mapErr(err, "update session")
+		}
+		tx.changed(store.Change{Kind: store.ChangeSession, Realm: realm, ID: id, UserID: old.UserID})
+		return nil
+	})
+}
+
+// DeleteSession ends one session.
+func (s *Store) DeleteSession(ctx context.Context, realm, id string) error {
+	return s.write(ctx, func(tx *wtx) error {
+		var userID string
+		err := tx.queryRow(ctx, `DELETE FROM sessions WHERE realm = ? AND id = ? RETURNING user_id`, realm, id).Scan(&userID)
+		if err != nil {
+			return mapErr(err, "session")
+		}
+		tx.changed(store.Change{Kind: store.ChangeSession, Realm: realm, ID: id, UserID: userID})
+		return nil
+	})
+}
+
+// announceUserSessions records a change for every session of the user,
+// ahead of deleting them.
+func announceUserSessions(ctx context.Context, tx *wtx, realm, userID string) error {
+	rows, err := tx.query(ctx, `SELECT id FROM sessions WHERE realm = ? AND user_id = ?`, realm, userID)
+	if err != nil {
+		return mapErr(err, "list sessions")
+	}
+	ids, err := collect(rows, func(sc scanner) (string, error) {
+		var id string
+		err := sc.Scan(&id)
+		return id, err
+	})
+	if err != nil {
+		return err
+	}
+	for _, id := range ids {
+		tx.changed(store.Change{Kind: store.ChangeSession, Realm: realm, ID: id, UserID: userID})
+	}
+	return nil
+}
+
+// DeleteUserSessions ends every session of the user.
+func (s *Store) DeleteUserSessions(ctx context.Context, realm, userID string) (int, error) {
+	var n int64
+	err := s.write(ctx, func(tx *wtx) error {
+		if err := announceUserSessions(ctx, tx, realm, userID); err != nil {
+			return err
+		}
+		res, err := tx.exec(ctx, `DELETE FROM sessions WHERE realm = ? AND user_id = ?`, realm, userID)
+		if err != nil {
+			return mapErr(err, "delete sessions")
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
+	return int(n), err
+}
+
+// CountSessions counts a realm's stored sessions.
+func (s *Store) CountSessions(ctx context.Context, realm string) (int, error) {
+	var n int
+	if err := s.queryRow(ctx, `SELECT COUNT(*) FROM sessions WHERE realm = ?`, realm).Scan(&n); err != nil {
+		return 0, mapErr(err, "count sessions")
+	}
+	return n, nil
+}
+
+// DeleteExpired removes sessions, revocations and used-once keys whose
+// expiry (when set) is before now, and keys whose RetireAt (when set) is
+// before now.
+func (s *Store) DeleteExpired(ctx context.Context, now time.Time) (int, error) {
+	cut := now.UnixMilli()
+	total := 0
+	err := s.write(ctx, func(tx *wtx) error {
+		total = 0
+		rows, err := tx.query(ctx,
+			`DELETE FROM sessions WHERE expires != 0 AND expires < ? RETURNING realm, id, user_id`, cut)
+		if err != nil {
+			return mapErr(err, "delete expired sessions")
+		}
+		gone, err := collect(rows, func(sc scanner) (store.Change, error) {
+			c := store.Change{Kind: store.ChangeSession}
+			err := sc.Scan(&c.Realm, &c.ID, &c.UserID)
+			return c, err
+		})
+		if err != nil {
+			return err
+		}
+		total += len(gone)
+		tx.changes = append(tx.changes, gone...)
+
+		rows, err = tx.query(ctx,
+			`DELETE FROM keys WHERE retire_at != 0 AND retire_at < ? RETURNING realm, kid`, cut)
+		if err != nil {
+			return mapErr(err, "delete retired keys")
+		}
+		keys, err := collect(rows, func(sc scanner) (store.Change, error) {
+			c := store.Change{Kind: store.ChangeKey}
+			err := sc.Scan(&c.Realm, &c.ID)
+			return c, err
+		})
+		if err != nil {
+			return err
+		}
+		total += len(keys)
+		tx.changes = append(tx.changes, keys...)
+
+		for _, q := range []string{
+			`DELETE FROM revocations WHERE expires != 0 AND expires < ?`,
+			`DELETE FROM use_once WHERE expires != 0 AND expires < ?`,
+		} {
+			res, err := tx.exec(ctx, q, cut)
+			if err != nil {
+				return mapErr(err, "delete expired")
+			}
+			n, err := res.RowsAffected()
+			if err != nil {
+				return fmt.Errorf("sqlite: delete expired: %w", err)
+			}
+			total += int(n)
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	return total, nil
+}
