@@ -109,7 +109,7 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	fs.SetOutput(stderr)
 	addr := fs.String("addr", "127.0.0.1:8080", "listen address `HOST:PORT`")
 	data := fs.String("data", "./gatehouse-data", "data `DIR` (embedded SQLite database, master key)")
-	db := fs.String("db", "", "PostgreSQL `URL` (not yet supported)")
+	db := fs.String("db", "", "PostgreSQL `URL` (default: embedded SQLite under --data)")
 	publicURL := fs.String("public-url", "", "public base `URL` of this server, the prefix of every issuer (default http://ADDR)")
 	masterKey := fs.String("master-key-file", "", "master key `FILE` (default DIR/master.key; or set GATEHOUSE_MASTER_KEY)")
 	noDemo := fs.Bool("no-demo", false, "do not create the demo realm")

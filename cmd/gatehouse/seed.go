@@ -35,8 +35,8 @@ func seedCmd(args []string, stdout, stderr io.Writer) error {
 	fs.SetOutput(stderr)
 	data := fs.String("data", "./gatehouse-data", "data `DIR`")
 	realm := fs.String("realm", "", "existing realm to fill")
-	users := fs.Int("users", 0, "users to create: PREFIX1 .. PREFIXN")
-	sessions := fs.Int("sessions", 0, "live sessions to create, spread round-robin over the seeded users")
+	users := fs.Int("users", 0, "users to create: PREFIX1 .. PREFIXN (0: add sessions to the realm's existing users)")
+	sessions := fs.Int("sessions", 0, "live sessions to create, spread round-robin over the seeded (or existing) users")
 	prefix := fs.String("prefix", "user", "user name `PREFIX`")
 	client := fs.String("client", "app", "client `ID` the seeded sessions belong to")
 	pwFile := fs.String("password-file", "", "`FILE` whose first line is every seeded user's password (default: $"+seedPasswordEnv+")")
@@ -48,16 +48,19 @@ func seedCmd(args []string, stdout, stderr io.Writer) error {
 		return usageError{"unexpected argument " + fs.Arg(0)}
 	case *realm == "":
 		return usageError{"--realm is required"}
-	case *users < 1:
-		return usageError{"--users must be at least 1"}
-	case *sessions < 0:
-		return usageError{"--sessions must not be negative"}
+	case *users < 0 || *sessions < 0:
+		return usageError{"--users and --sessions must not be negative"}
+	case *users == 0 && *sessions == 0:
+		return usageError{"nothing to do: give --users, --sessions or both"}
 	case *prefix == "" || strings.ToLower(*prefix) != *prefix:
 		return usageError{"--prefix must be non-empty and lowercase (usernames are stored lowercased)"}
 	}
-	pw, err := seedPassword(*pwFile)
-	if err != nil {
-		return err
+	var pw string
+	if *users > 0 {
+		var err error
+		if pw, err = seedPassword(*pwFile); err != nil {
+			return err
+		}
 	}
 	srv, err := offline(*data, stderr)
 	if err != nil {
@@ -77,20 +80,26 @@ func seedCmd(args []string, stdout, stderr io.Writer) error {
 			return fmt.Errorf("--client %q: %w", *client, err)
 		}
 	}
-	// Keycloak's default argon2id parameters, as a server started without
-	// --argon2-* flags uses: a login then verifies without asking for a
-	// rehash, so the seeded hash costs exactly what a real one does.
-	hash, err := password.NewHasher(password.DefaultParams()).Hash(pw)
-	if err != nil {
-		return err
-	}
 	start := time.Now()
-	ids, err := seedUsers(ctx, srv.Store, *realm, *prefix, *users, hash)
-	if err != nil {
-		return err
+	var ids []string
+	if *users > 0 {
+		// Keycloak's default argon2id parameters, as a server started
+		// without --argon2-* flags uses: a login then verifies without
+		// asking for a rehash, so the seeded hash costs what a real one does.
+		hash, err := password.NewHasher(password.DefaultParams()).Hash(pw)
+		if err != nil {
+			return err
+		}
+		if ids, err = seedUsers(ctx, srv.Store, *realm, *prefix, *users, hash); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "seeded %d users %s1..%s%d in realm %q in %s\n", *users, *prefix, *prefix, *users, *realm,
+			time.Since(start).Round(time.Millisecond))
+	} else if *sessions > 0 {
+		if ids, err = existingUsers(ctx, srv.Store, *realm, *prefix, *sessions); err != nil {
+			return err
+		}
 	}
-	fmt.Fprintf(stdout, "seeded %d users %s1..%s%d in realm %q in %s\n", *users, *prefix, *prefix, *users, *realm,
-		time.Since(start).Round(time.Millisecond))
 	start = time.Now()
 	if err := seedSessions(ctx, srv.Store, r, *client, ids, *sessions); err != nil {
 		return err
@@ -147,6 +156,32 @@ func seedUsers(ctx context.Context, st store.Store, realm, prefix string, n int,
 			}
 			batch = batch[:0]
 		}
+	}
+	return ids, nil
+}
+
+// existingUsers returns the ids of up to n users of the realm whose names
+// start with prefix (service accounts excluded), for sessions added to a
+// realm seeded earlier.
+func existingUsers(ctx context.Context, st store.Store, realm, prefix string, n int) ([]string, error) {
+	var ids []string
+	const page = 10000
+	for off := 0; len(ids) < n; off += page {
+		us, err := st.ListUsers(ctx, realm, off, page)
+		if err != nil {
+			return nil, err
+		}
+		for _, u := range us {
+			if len(ids) < n && u.ServiceAccountClientID == "" && strings.HasPrefix(u.Username, prefix) {
+				ids = append(ids, u.ID)
+			}
+		}
+		if len(us) < page {
+			break
+		}
+	}
+	if len(ids) == 0 {
+		return nil, fmt.Errorf("realm %q has no users named %s...: seed some with --users", realm, prefix)
 	}
 	return ids, nil
 }

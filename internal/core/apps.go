@@ -332,6 +332,12 @@ func (s *Service) RevokeApp(ctx context.Context, realm, ownerUserID, appID strin
 		if err := s.st.DeleteClient(ctx, v.r.Name, a.ClientID); err != nil && !errors.Is(err, store.ErrNotFound) {
 			return s.internal("delete app", err)
 		}
+		// This node stops honouring the app's tokens now, not when the
+		// change feed gets here; other nodes follow within the feed's
+		// latency.
+		s.mu.Lock()
+		delete(s.clients, key2(v.r.Name, a.ClientID))
+		s.mu.Unlock()
 		s.releaseSlot(ctx, v.r.Name, ownerUserID, a.ClientID)
 		return nil
 	}

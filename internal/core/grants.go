@@ -228,13 +228,22 @@ func (s *Service) Login(ctx context.Context, lr LoginRequest) (*TokenResponse, *
 	} else {
 		admit = limitAdmit(v.r.Settings.SessionLimits, c.ClientID, now)
 	}
-	if err := s.st.CreateSession(ctx, sess, admit); err != nil {
+	// The store may run admit more than once; the last run is the one
+	// that committed.
+	var ended []string
+	err = s.st.CreateSession(ctx, sess, func(existing []store.Session) ([]string, error) {
+		end, err := admit(existing)
+		ended = end
+		return end, err
+	})
+	if err != nil {
 		var ce *Error
 		if errors.As(err, &ce) {
 			return nil, ce
 		}
 		return nil, s.internal("create session", err)
 	}
+	s.sessionsEnded(v.r.Name, ended...)
 	in := mintInput{
 		v: v, client: c, user: u, sess: &sess, scope: scope, iat: now,
 		accessID: newID(), withID: scope.has("openid"),
@@ -389,7 +398,7 @@ func (s *Service) refreshGrant(ctx context.Context, v *realmView, c *store.Clien
 	})
 	if err != nil && !errors.Is(err, errNoWrite) {
 		if kill {
-			if derr := s.st.DeleteSession(ctx, v.r.Name, rc.Sid); derr != nil && !errors.Is(derr, store.ErrNotFound) {
+			if derr := s.endSession(ctx, v.r.Name, rc.Sid); derr != nil && !errors.Is(derr, store.ErrNotFound) {
 				s.log.Warn("ending session failed", "realm", v.r.Name, "err", derr)
 			}
 		}

@@ -102,7 +102,7 @@ func (s *Service) EndUserSession(ctx context.Context, realm, userID, sid string)
 	if err != nil {
 		return s.internal("session lookup", err)
 	}
-	if err := s.st.DeleteSession(ctx, realm, sid); err != nil {
+	if err := s.endSession(ctx, realm, sid); err != nil {
 		if errors.Is(err, store.ErrNotFound) {
 			return notFound
 		}

@@ -45,6 +45,7 @@ var (
 func (s *Service) realm(ctx context.Context, name string) (*realmView, error) {
 	s.mu.RLock()
 	v, ok := s.realms[name]
+	gen := s.changes
 	s.mu.RUnlock()
 	if ok {
 		return v, nil
@@ -55,7 +56,10 @@ func (s *Service) realm(ctx context.Context, name string) (*realmView, error) {
 	}
 	v = s.buildView(r)
 	s.mu.Lock()
-	s.realms[name] = v
+	// Not cached if a change landed during the read (see Service.changes).
+	if s.changes == gen {
+		s.realms[name] = v
+	}
 	s.mu.Unlock()
 	return v, nil
 }
@@ -114,7 +118,12 @@ func (v *realmView) expandRoles(u *store.User) (realm []string, client map[strin
 			visit(cid + "/" + r)
 		}
 	}
-	// Service-account users get the default roles too, as in Keycloak.
+	// Every user, service accounts included, holds the realm's default
+	// roles. Keycloak 13+ models them as one composite role,
+	// default-roles-<realm>, which it lists in realm_access.roles itself.
+	if _, ok := v.roles["default-roles-"+strings.ToLower(v.r.Name)]; ok {
+		visit("default-roles-" + strings.ToLower(v.r.Name))
+	}
 	for _, r := range v.r.Settings.DefaultRoles {
 		visit(r)
 	}

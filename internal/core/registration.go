@@ -42,9 +42,12 @@ const actionVerifyEmail = "VERIFY_EMAIL"
 const attrActivation = "gatehouse.activation"
 
 // emailClaimTTL keeps two registrations of one address apart: the store
-// does not make emails unique, so a registration first claims the address
-// with UseOnce, which is one-winner on every replica.
-const emailClaimTTL = time.Minute
+// does not make emails unique, so a registration claims the address with
+// UseOnce, which is one-winner on every replica, just before it stores the
+// user. Once the user is stored, the lookup by email finds it, so the claim
+// only has to outlive that gap; it is measured on the wall clock, as the
+// store's expiry is.
+const emailClaimTTL = 10 * time.Second
 
 // Register creates a user through self-registration, if the realm allows
 // it: the username is free, the email valid and free, the password passes
@@ -98,16 +101,16 @@ func (s *Service) register(ctx context.Context, r Registration, deliver DeliverA
 	} else if !errors.Is(err, store.ErrNotFound) {
 		return store.User{}, s.internal("user lookup", err)
 	}
+	hash, err := s.pw.Hash(r.Password)
+	if err != nil {
+		return store.User{}, s.internal("hash password", err)
+	}
 	now := s.now().UTC()
-	if err := s.st.UseOnce(ctx, v.r.Name, "register-email\x00"+email, now.Add(emailClaimTTL)); err != nil {
+	if err := s.st.UseOnce(ctx, v.r.Name, "register-email\x00"+email, time.Now().Add(emailClaimTTL)); err != nil {
 		if errors.Is(err, store.ErrAlreadyExists) {
 			return store.User{}, errf(409, "conflict", "Email already registered")
 		}
 		return store.User{}, s.internal("email claim", err)
-	}
-	hash, err := s.pw.Hash(r.Password)
-	if err != nil {
-		return store.User{}, s.internal("hash password", err)
 	}
 	u := store.User{
 		Realm:           v.r.Name,

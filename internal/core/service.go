@@ -65,6 +65,13 @@ type Service struct {
 	tokens   *tokenCache
 	jwksURL  map[string]jwksCacheEntry // client jwks.url cache
 
+	// changes counts the changes onChange has applied. A cache miss
+	// notes it before reading the store and fills the cache only if it is
+	// unchanged after: otherwise a change that landed during the read (a
+	// logout, say) would be overwritten by the stale copy and outlive its
+	// own invalidation.
+	changes uint64
+
 	cancelSub func()
 }
 
@@ -114,15 +121,9 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	}
 	s.tokens = newTokenCache(size)
 	s.cancelSub = s.st.Subscribe(s.onChange)
-	revs, err := s.st.ListRevocations(ctx, time.Time{})
-	if err != nil {
+	if err := s.reloadRevocations(ctx); err != nil {
 		return nil, err
 	}
-	s.mu.Lock()
-	for _, r := range revs {
-		s.revoked[key2(r.Realm, r.JTI)] = r.Expires
-	}
-	s.mu.Unlock()
 	if err := s.loadAliases(ctx); err != nil {
 		return nil, err
 	}
@@ -148,79 +149,88 @@ func (s *Service) Store() store.Store { return s.st }
 
 func key2(a, b string) string { return a + "\x00" + b }
 
+// onChange drops what a committed change makes stale. An empty ID means
+// every entity of that kind in the realm, and an empty Realm every realm
+// (a store sends those after it may have missed changes, for example when
+// its PostgreSQL listener reconnects).
 func (s *Service) onChange(c store.Change) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.changes++
 	switch c.Kind {
 	case store.ChangeRealm:
-		delete(s.realms, c.Realm)
-		s.dropRealmLocked(c.Realm)
+		if c.Realm == "" {
+			clear(s.realms)
+		} else {
+			delete(s.realms, c.Realm)
+		}
+		dropRealm(s.clients, c.Realm)
+		dropRealm(s.users, c.Realm)
+		dropRealm(s.sessions, c.Realm)
+		s.keys.Invalidate(c.Realm)
 		s.tokens.clear()
+		go func() { _ = s.loadAliases(context.Background()) }()
 	// Cached tokens are not scanned here: a cache hit re-checks its
 	// session, user, client and revocation through these maps, so
 	// dropping the map entry is enough and costs O(1) per change.
 	case store.ChangeClient:
-		if c.ID == "" {
-			s.dropPrefixLocked(s.clients, c.Realm)
-		} else {
-			delete(s.clients, key2(c.Realm, c.ID))
-		}
+		dropEntry(s.clients, c.Realm, c.ID)
 	case store.ChangeUser:
-		if c.ID == "" {
-			s.dropPrefixLocked(s.users, c.Realm)
-		} else {
-			delete(s.users, key2(c.Realm, c.ID))
-		}
+		dropEntry(s.users, c.Realm, c.ID)
 	case store.ChangeSession:
-		if c.ID == "" {
-			s.dropPrefixLocked(s.sessions, c.Realm)
-		} else {
-			delete(s.sessions, key2(c.Realm, c.ID))
-		}
+		dropEntry(s.sessions, c.Realm, c.ID)
 	case store.ChangeKey:
 		s.keys.Invalidate(c.Realm)
 		s.tokens.clear()
 	case store.ChangeRevocation:
+		if c.ID == "" {
+			go func() { _ = s.reloadRevocations(context.Background()) }()
+			return
+		}
 		// Another writer revoked a token: mark it until the longest a
 		// token can live; Maintain forgets it after that.
-		if c.ID != "" {
-			if _, ok := s.revoked[key2(c.Realm, c.ID)]; !ok {
-				s.revoked[key2(c.Realm, c.ID)] = s.now().Add(maxTokenLife)
-			}
+		if _, ok := s.revoked[key2(c.Realm, c.ID)]; !ok {
+			s.revoked[key2(c.Realm, c.ID)] = s.now().Add(maxTokenLife)
 		}
 	}
 }
 
-func (s *Service) dropRealmLocked(realm string) {
-	s.dropPrefixLocked(s.clients, realm)
-	s.dropPrefixLocked(s.users, realm)
-	s.dropPrefixLocked(s.sessions, realm)
-	s.keys.Invalidate(realm)
-	go func() { _ = s.loadAliases(context.Background()) }()
+// dropEntry removes one cached entity, or all of a realm's when id is "",
+// or everything when realm is "" too.
+func dropEntry[V any](m map[string]V, realm, id string) {
+	if id == "" {
+		dropRealm(m, realm)
+		return
+	}
+	delete(m, key2(realm, id))
 }
 
-func (s *Service) dropPrefixLocked(m any, realm string) {
+// dropRealm removes a realm's cached entities; realm "" removes all.
+func dropRealm[V any](m map[string]V, realm string) {
+	if realm == "" {
+		clear(m)
+		return
+	}
 	p := realm + "\x00"
-	switch mm := m.(type) {
-	case map[string]*store.Client:
-		for k := range mm {
-			if strings.HasPrefix(k, p) {
-				delete(mm, k)
-			}
-		}
-	case map[string]*store.User:
-		for k := range mm {
-			if strings.HasPrefix(k, p) {
-				delete(mm, k)
-			}
-		}
-	case map[string]sessionLife:
-		for k := range mm {
-			if strings.HasPrefix(k, p) {
-				delete(mm, k)
-			}
+	for k := range m {
+		if strings.HasPrefix(k, p) {
+			delete(m, k)
 		}
 	}
+}
+
+// reloadRevocations reads the whole revocation list again.
+func (s *Service) reloadRevocations(ctx context.Context) error {
+	revs, err := s.st.ListRevocations(ctx, time.Time{})
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	for _, r := range revs {
+		s.revoked[key2(r.Realm, r.JTI)] = r.Expires
+	}
+	s.mu.Unlock()
+	return nil
 }
 
 func (s *Service) loadAliases(ctx context.Context) error {
@@ -290,6 +300,7 @@ func (s *Service) client(ctx context.Context, realm, clientID string) (*store.Cl
 	k := key2(realm, clientID)
 	s.mu.RLock()
 	c, ok := s.clients[k]
+	gen := s.changes
 	s.mu.RUnlock()
 	if ok {
 		return c, nil
@@ -299,7 +310,9 @@ func (s *Service) client(ctx context.Context, realm, clientID string) (*store.Cl
 		return nil, err
 	}
 	s.mu.Lock()
-	s.clients[k] = &got
+	if s.changes == gen {
+		s.clients[k] = &got
+	}
 	s.mu.Unlock()
 	return &got, nil
 }
@@ -308,6 +321,7 @@ func (s *Service) user(ctx context.Context, realm, id string) (*store.User, erro
 	k := key2(realm, id)
 	s.mu.RLock()
 	u, ok := s.users[k]
+	gen := s.changes
 	s.mu.RUnlock()
 	if ok {
 		return u, nil
@@ -317,7 +331,9 @@ func (s *Service) user(ctx context.Context, realm, id string) (*store.User, erro
 		return nil, err
 	}
 	s.mu.Lock()
-	s.users[k] = &got
+	if s.changes == gen {
+		s.users[k] = &got
+	}
 	s.mu.Unlock()
 	return &got, nil
 }
@@ -328,6 +344,7 @@ func (s *Service) sessionAlive(ctx context.Context, realm, sid string) (bool, er
 	k := key2(realm, sid)
 	s.mu.RLock()
 	l, ok := s.sessions[k]
+	gen := s.changes
 	s.mu.RUnlock()
 	if !ok {
 		sess, err := s.st.GetSession(ctx, realm, sid)
@@ -339,7 +356,9 @@ func (s *Service) sessionAlive(ctx context.Context, realm, sid string) (bool, er
 			l = sessionLife{expires: sess.Expires, userID: sess.UserID}
 		}
 		s.mu.Lock()
-		s.sessions[k] = l
+		if s.changes == gen {
+			s.sessions[k] = l
+		}
 		s.mu.Unlock()
 	}
 	return !l.expires.IsZero() && s.now().Before(l.expires), nil
@@ -389,5 +408,11 @@ func (s *Service) Maintain(ctx context.Context) error {
 		}
 	}
 	s.mu.Unlock()
-	return s.keys.Prune(ctx, now)
+	if err := s.keys.Prune(ctx, now); err != nil {
+		return err
+	}
+	// A pruned key's tokens may sit in the verified-token cache; the
+	// change feed would drop them shortly, this drops them now.
+	s.tokens.clear()
+	return nil
 }

@@ -1,6 +1,7 @@
 package core
 
 import (
+	"context"
 	"fmt"
 	"time"
 
@@ -122,5 +123,24 @@ func limitAdmit(lim *store.SessionLimits, clientID string, now time.Time) func([
 			}
 		}
 		return end, nil
+	}
+}
+
+// sessionsEnded drops ended sessions from this node's caches at once,
+// instead of waiting for the store's change feed (which runs on its own
+// goroutine): a client told "logged out" must not see the session's access
+// token accepted by its very next request to this node.
+// endSession deletes a session and forgets it on this node at once (other
+// nodes learn of it through the change feed). Every path that ends a
+// session goes through here.
+func (s *Service) endSession(ctx context.Context, realm, sid string) error {
+	err := s.st.DeleteSession(ctx, realm, sid)
+	s.sessionsEnded(realm, sid)
+	return err
+}
+
+func (s *Service) sessionsEnded(realm string, ids ...string) {
+	for _, id := range ids {
+		s.onChange(store.Change{Kind: store.ChangeSession, Realm: realm, ID: id})
 	}
 }

@@ -325,7 +325,7 @@ func (s *Service) Logout(ctx context.Context, realm string, ca ClientAuth, refre
 	if rc.Azp != c.ClientID {
 		return errf(400, InvalidGrant, "Invalid refresh token")
 	}
-	if err := s.st.DeleteSession(ctx, realm, rc.Sid); err != nil {
+	if err := s.endSession(ctx, realm, rc.Sid); err != nil {
 		if errors.Is(err, store.ErrNotFound) {
 			return errf(400, InvalidGrant, "Session not active")
 		}
@@ -371,7 +371,7 @@ func (s *Service) Revoke(ctx context.Context, realm string, ca ClientAuth, token
 		if rc.Azp != c.ClientID {
 			return nil
 		}
-		if err := s.st.DeleteSession(ctx, realm, rc.Sid); err != nil && !errors.Is(err, store.ErrNotFound) {
+		if err := s.endSession(ctx, realm, rc.Sid); err != nil && !errors.Is(err, store.ErrNotFound) {
 			return s.internal("revoke session", err)
 		}
 		return nil

@@ -24,9 +24,12 @@ import (
 	"github.com/gatehouse/gatehouse/internal/keys"
 	"github.com/gatehouse/gatehouse/internal/oidc"
 	"github.com/gatehouse/gatehouse/internal/password"
+	"github.com/gatehouse/gatehouse/internal/portal"
 	"github.com/gatehouse/gatehouse/internal/realmjson"
 	"github.com/gatehouse/gatehouse/internal/store"
+	"github.com/gatehouse/gatehouse/internal/store/postgres"
 	"github.com/gatehouse/gatehouse/internal/store/sqlite"
+	"github.com/gatehouse/gatehouse/internal/syncgw"
 )
 
 // Config is the server's configuration, from flags.
@@ -108,15 +111,28 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 	if cfg.Passwords == (password.Params{}) {
 		cfg.Passwords = password.DefaultParams()
 	}
-	if cfg.DBURL != "" {
-		return nil, errors.New("--db: PostgreSQL is not yet supported; leave --db unset to use the embedded SQLite store under --data")
-	}
+	// The data directory is needed with PostgreSQL too: it holds the
+	// master key file (unless GATEHOUSE_MASTER_KEY is set) and the demo
+	// realm's credentials.
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("data directory: %w", err)
 	}
-	st, err := sqlite.Open(filepath.Join(cfg.DataDir, "gatehouse.db"))
-	if err != nil {
-		return nil, fmt.Errorf("opening store: %w", err)
+	var st store.Store
+	if cfg.DBURL != "" {
+		if os.Getenv(keys.MasterKeyEnv) == "" {
+			cfg.Logger.Warn("with PostgreSQL every replica must use the same master key: set " + keys.MasterKeyEnv + " (or share the key file) on all of them")
+		}
+		pg, err := postgres.Open(ctx, cfg.DBURL, postgres.WithLogger(cfg.Logger))
+		if err != nil {
+			return nil, fmt.Errorf("opening store: %w", err)
+		}
+		st = pg
+	} else {
+		lite, err := sqlite.Open(filepath.Join(cfg.DataDir, "gatehouse.db"))
+		if err != nil {
+			return nil, fmt.Errorf("opening store: %w", err)
+		}
+		st = lite
 	}
 	s, err := build(ctx, cfg, st)
 	if err != nil {
@@ -232,9 +248,10 @@ func (s *Server) routes() {
 	}
 	oidc.New(s.Core, s.Keys, s.log, lim).Register(s.mux)
 	fusio.New(s.Core, fusio.Options{Realm: s.cfg.DefaultRealm, Logger: s.log, SMTPURL: s.cfg.SMTPURL, Dev: s.cfg.Dev}).Register(s.mux)
+	portal.MustNew(s.Core, portal.Options{DefaultRealm: s.cfg.DefaultRealm, PublicURL: s.cfg.PublicURL, Sealer: s.Keys, Logger: s.log}).Register(s.mux)
 	// Everything that is not one of gatehouse's own paths goes to the
 	// gateway of the realm the Host names (or the default realm).
-	s.mux.Handle("/", gateway.New(gatewayAuth{s.Core}, gateway.Options{
+	gw := gateway.New(gatewayAuth{s.Core}, gateway.Options{
 		Logger: s.log,
 		RealmFor: func(r *http.Request) string {
 			if realm, ok := s.Core.RealmForHost(r.Host); ok {
@@ -242,7 +259,10 @@ func (s *Server) routes() {
 			}
 			return s.cfg.DefaultRealm
 		},
-	}))
+	})
+	// Sync Gateway's /{db}/_oidc_refresh cannot be a mux pattern beside
+	// /realms/{realm}; it is picked out in front of the gateway instead.
+	s.mux.Handle("/", syncgw.New(s.Core, s.log).Wrap(gw))
 	s.mux.HandleFunc("GET /health/live", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write([]byte(`{"status":"UP"}`))

@@ -1,0 +1,180 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gatehouse/gatehouse/internal/password"
+	"github.com/gatehouse/gatehouse/internal/server"
+)
+
+// testServer is a real gatehouse answering on a loopback port, with its
+// data in a temporary directory.
+type testServer struct {
+	URL  string
+	Data string
+	Srv  *server.Server
+	t    *testing.T
+}
+
+// fastPasswords keeps argon2id real but cheap in tests.
+var fastPasswords = password.Params{Memory: 64, Iterations: 1, Parallelism: 1, KeyLen: 32, SaltLen: 16}
+
+// startServer starts gatehouse on 127.0.0.1:0 with the given realm-export
+// files (from testdata/ unless absolute) imported, and stops it at the end
+// of the test. cfg may adjust the configuration before start.
+func startServer(t *testing.T, realmFiles []string, cfg ...func(*server.Config)) *testServer {
+	t.Helper()
+	data := t.TempDir()
+	return startServerAt(t, data, realmFiles, cfg...)
+}
+
+func startServerAt(t *testing.T, data string, realmFiles []string, cfg ...func(*server.Config)) *testServer {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var files []string
+	for _, f := range realmFiles {
+		if !filepath.IsAbs(f) {
+			f = filepath.Join("testdata", f)
+		}
+		files = append(files, f)
+	}
+	base := "http://" + ln.Addr().String()
+	c := server.Config{
+		Addr:         ln.Addr().String(),
+		DataDir:      data,
+		PublicURL:    base,
+		ImportRealms: files,
+		Passwords:    fastPasswords,
+		Logger:       slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn})),
+	}
+	for _, f := range cfg {
+		f(&c)
+	}
+	srv, err := server.Open(context.Background(), c)
+	if err != nil {
+		ln.Close()
+		t.Fatalf("server.Open: %v", err)
+	}
+	go func() { _ = srv.Serve(ln) }()
+	ts := &testServer{URL: base, Data: data, Srv: srv, t: t}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Close(ctx)
+	})
+	ts.waitReady()
+	return ts
+}
+
+func (ts *testServer) waitReady() {
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		resp, err := http.Get(ts.URL + "/health/ready")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return
+			}
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	ts.t.Fatal("server not ready")
+}
+
+// tokenURL is realm's token endpoint.
+func (ts *testServer) oidc(realm, endpoint string) string {
+	return ts.URL + "/realms/" + realm + "/protocol/openid-connect/" + endpoint
+}
+
+// response is a decoded HTTP answer.
+type response struct {
+	Status int
+	Header http.Header
+	Body   []byte
+	JSON   map[string]any
+}
+
+func (r *response) str(k string) string { s, _ := r.JSON[k].(string); return s }
+
+// postForm sends a form POST with optional extra headers ("K: V").
+func postForm(t *testing.T, u string, form url.Values, headers ...string) *response {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, u, strings.NewReader(form.Encode()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	for _, h := range headers {
+		k, v, _ := strings.Cut(h, ":")
+		req.Header.Set(strings.TrimSpace(k), strings.TrimSpace(v))
+	}
+	return do(t, req)
+}
+
+func do(t *testing.T, req *http.Request) *response {
+	t.Helper()
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &response{Status: resp.StatusCode, Header: resp.Header, Body: b}
+	if strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") && len(b) > 0 {
+		if err := json.Unmarshal(b, &r.JSON); err != nil {
+			var any any
+			if json.Unmarshal(b, &any) != nil {
+				t.Fatalf("invalid JSON body %q: %v", b, err)
+			}
+		}
+	}
+	return r
+}
+
+// claims decodes a JWT's payload without verifying it (tests verify
+// signatures separately, with go-oidc).
+func claims(t *testing.T, jwt string) map[string]any {
+	t.Helper()
+	parts := strings.Split(jwt, ".")
+	if len(parts) != 3 {
+		t.Fatalf("not a JWT: %q", jwt)
+	}
+	b, err := decodeSegment(parts[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Helper()
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}
+
+func TestMain(m *testing.M) {
+	os.Exit(m.Run())
+}

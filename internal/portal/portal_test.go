@@ -1,0 +1,131 @@
+package portal
+
+import (
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"net/http/httptest"
+	"strings"
+	"testing"
+)
+
+// gcmSealer is AES-256-GCM with a random key, the construction
+// keys.Manager uses with the master key.
+type gcmSealer struct{ aead cipher.AEAD }
+
+func newSealer(t testing.TB) gcmSealer {
+	key := make([]byte, 32)
+	_, _ = rand.Read(key)
+	b, err := aes.NewCipher(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := cipher.NewGCM(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return gcmSealer{a}
+}
+
+func (s gcmSealer) Seal(p []byte) ([]byte, error) {
+	n := make([]byte, s.aead.NonceSize())
+	_, _ = rand.Read(n)
+	return s.aead.Seal(n, n, p, nil), nil
+}
+
+func (s gcmSealer) Open(c []byte) ([]byte, error) {
+	if len(c) < s.aead.NonceSize() {
+		return nil, errors.New("short")
+	}
+	return s.aead.Open(nil, c[:s.aead.NonceSize()], c[s.aead.NonceSize():], nil)
+}
+
+func newHandler(t testing.TB) *Handler {
+	h, err := New(nil, Options{DefaultRealm: "demo", Sealer: newSealer(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
+func TestCookieSealOpen(t *testing.T) {
+	h := newHandler(t)
+	cd := cookieData{Realm: "demo", SessionID: "sid", UserID: "uid", CSRF: randomToken(), RefreshToken: "rt"}
+	v, err := h.seal(cd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(v, "rt") && strings.Contains(v, "sid") {
+		t.Fatal("cookie readable")
+	}
+	got, err := h.open(v)
+	if err != nil || *got != cd {
+		t.Fatalf("open: %+v %v", got, err)
+	}
+	// Tampering, another key, or a value sealed for something else fail.
+	raw, _ := base64.RawURLEncoding.DecodeString(v)
+	raw[len(raw)-1] ^= 1
+	if _, err := h.open(base64.RawURLEncoding.EncodeToString(raw)); err == nil {
+		t.Fatal("tampered cookie opened")
+	}
+	if _, err := newHandler(t).open(v); err == nil {
+		t.Fatal("cookie opened with another key")
+	}
+	other, _ := h.opts.Sealer.Seal([]byte(`{"r":"demo","s":"sid","u":"uid","c":"` + cd.CSRF + `"}`))
+	if _, err := h.open(base64.RawURLEncoding.EncodeToString(other)); err == nil {
+		t.Fatal("value sealed without the portal context opened")
+	}
+}
+
+func TestCSPHashMatchesScript(t *testing.T) {
+	h := newHandler(t)
+	sum := sha256.Sum256([]byte(h.script))
+	if !strings.Contains(h.csp, "'sha256-"+base64.StdEncoding.EncodeToString(sum[:])+"'") {
+		t.Fatalf("CSP %q does not allow the script", h.csp)
+	}
+	if strings.Contains(h.csp, "unsafe") {
+		t.Fatal("CSP allows unsafe sources")
+	}
+}
+
+func TestSameOrigin(t *testing.T) {
+	for _, c := range []struct {
+		headers map[string]string
+		want    bool
+	}{
+		{nil, true},
+		{map[string]string{"Sec-Fetch-Site": "same-origin"}, true},
+		{map[string]string{"Sec-Fetch-Site": "cross-site"}, false},
+		{map[string]string{"Sec-Fetch-Site": "same-site"}, false},
+		{map[string]string{"Origin": "http://portal.example"}, true},
+		{map[string]string{"Origin": "http://evil.example"}, false},
+		{map[string]string{"Origin": "null"}, false},
+	} {
+		r := httptest.NewRequest("POST", "http://portal.example/portal/login", nil)
+		for k, v := range c.headers {
+			r.Header.Set(k, v)
+		}
+		if got := sameOrigin(r); got != c.want {
+			t.Errorf("%v: %v", c.headers, got)
+		}
+	}
+}
+
+// FuzzOpenCookie: a cookie is untrusted input; opening any value fails
+// cleanly or yields a complete cookie, and never panics.
+func FuzzOpenCookie(f *testing.F) {
+	h := newHandler(f)
+	good, _ := h.seal(cookieData{Realm: "demo", SessionID: "s", UserID: "u", CSRF: randomToken()})
+	for _, s := range []string{"", "x", good, good[:len(good)/2], "%%%", strings.Repeat("A", 4000)} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, v string) {
+		cd, err := h.open(v)
+		if err == nil && (cd.SessionID == "" || cd.UserID == "" || !validToken(cd.CSRF)) {
+			t.Fatalf("incomplete cookie accepted: %+v", cd)
+		}
+	})
+}

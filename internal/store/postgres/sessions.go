@@ -1,0 +1,232 @@
+package postgres
+
+import (
+	"context"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/gatehouse/gatehouse/internal/store"
+)
+
+// sessionCols starts with the two key columns (see updateSQL).
+const sessionCols = `realm, id, user_id, client_id, offline, started, last_seen, expires, scope,
+	refresh_id, refresh_uses, prev_refresh_id, rotated_at, issued_access_jti, parent_id,
+	ip, user_agent`
+
+func scanSession(sc scanner) (store.Session, error) {
+	var (
+		s                                     store.Session
+		started, lastSeen, expires, rotatedAt int64
+	)
+	err := sc.Scan(&s.Realm, &s.ID, &s.UserID, &s.ClientID, &s.Offline, &started, &lastSeen, &expires, &s.Scope,
+		&s.RefreshID, &s.RefreshUses, &s.PrevRefreshID, &rotatedAt, &s.IssuedAccessJTI, &s.ParentID,
+		&s.IP, &s.UserAgent)
+	if err != nil {
+		return store.Session{}, err
+	}
+	s.Started, s.LastSeen, s.Expires, s.RotatedAt = fromMS(started), fromMS(lastSeen), fromMS(expires), fromMS(rotatedAt)
+	return s, nil
+}
+
+func sessionArgs(s store.Session) []any {
+	return []any{s.Realm, s.ID, s.UserID, s.ClientID, s.Offline, ms(s.Started), ms(s.LastSeen), ms(s.Expires), s.Scope,
+		s.RefreshID, s.RefreshUses, s.PrevRefreshID, ms(s.RotatedAt), s.IssuedAccessJTI, s.ParentID,
+		s.IP, s.UserAgent}
+}
+
+// querier is what both the pool and a transaction offer.
+type querier interface {
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+}
+
+func userSessions(ctx context.Context, q querier, realm, userID string) ([]store.Session, error) {
+	rows, err := q.Query(ctx,
+		`SELECT `+sessionCols+` FROM sessions WHERE realm = $1 AND user_id = $2 ORDER BY last_seen, id`, realm, userID)
+	return collect(rows, err, "list sessions", scanSession)
+}
+
+// CreateSession inserts s if admit approves, ending the sessions admit
+// names. It locks the user's row first: every other CreateSession for the
+// user, on any replica, waits there until this one commits, and then (a
+// READ COMMITTED statement sees what committed before it started) lists
+// the sessions including this one. That is what holds a session limit
+// under concurrent logins.
+func (s *Store) CreateSession(ctx context.Context, sess store.Session, admit func(existing []store.Session) (end []string, err error)) error {
+	return s.write(ctx, func(tx *wtx) error {
+		if err := lockUser(ctx, tx, sess.Realm, sess.UserID); err != nil {
+			return err
+		}
+		if admit != nil {
+			existing, err := userSessions(ctx, tx, sess.Realm, sess.UserID)
+			if err != nil {
+				return err
+			}
+			end, err := admit(existing)
+			if err != nil {
+				return err
+			}
+			for _, id := range end {
+				// Only the user's own sessions can be ended this way.
+				tag, err := tx.Exec(ctx, `DELETE FROM sessions WHERE realm = $1 AND id = $2 AND user_id = $3`,
+					sess.Realm, id, sess.UserID)
+				if err != nil {
+					return mapErr(err, "end session")
+				}
+				if tag.RowsAffected() > 0 {
+					tx.changed(store.Change{Kind: store.ChangeSession, Realm: sess.Realm, ID: id, UserID: sess.UserID})
+				}
+			}
+		}
+		if _, err := tx.Exec(ctx, insertSQL("sessions", sessionCols), sessionArgs(sess)...); err != nil {
+			return mapErr(err, "create session")
+		}
+		tx.changed(store.Change{Kind: store.ChangeSession, Realm: sess.Realm, ID: sess.ID, UserID: sess.UserID})
+		return nil
+	})
+}
+
+// GetSession returns the session with this id.
+func (s *Store) GetSession(ctx context.Context, realm, id string) (store.Session, error) {
+	sess, err := scanSession(s.pool.QueryRow(ctx,
+		`SELECT `+sessionCols+` FROM sessions WHERE realm = $1 AND id = $2`, realm, id))
+	if err != nil {
+		return store.Session{}, mapErr(err, "session")
+	}
+	return sess, nil
+}
+
+// ListUserSessions returns the user's sessions, least recently seen first.
+func (s *Store) ListUserSessions(ctx context.Context, realm, userID string) ([]store.Session, error) {
+	return userSessions(ctx, s.pool, realm, userID)
+}
+
+// UpdateSession runs fn on the stored session and writes its result;
+// realm, id and user cannot change. This is where a refresh token's single
+// use is decided: the row is locked (FOR UPDATE) before fn sees it, so a
+// concurrent refresh on any replica waits and then sees this one's result.
+func (s *Store) UpdateSession(ctx context.Context, realm, id string, fn func(store.Session) (store.Session, error)) error {
+	return s.write(ctx, func(tx *wtx) error {
+		old, err := scanSession(tx.QueryRow(ctx,
+			`SELECT `+sessionCols+` FROM sessions WHERE realm = $1 AND id = $2 FOR UPDATE`, realm, id))
+		if err != nil {
+			return mapErr(err, "session")
+		}
+		sess, err := fn(old)
+		if err != nil {
+			return err
+		}
+		sess.Realm, sess.ID, sess.UserID = realm, id, old.UserID
+		if _, err := tx.Exec(ctx, updateSQL("sessions", sessionCols, 2), sessionArgs(sess)...); err != nil {
+			return mapErr(err, "update session")
+		}
+		tx.changed(store.Change{Kind: store.ChangeSession, Realm: realm, ID: id, UserID: old.UserID})
+		return nil
+	})
+}
+
+// DeleteSession ends one session.
+func (s *Store) DeleteSession(ctx context.Context, realm, id string) error {
+	return s.write(ctx, func(tx *wtx) error {
+		var userID string
+		err := tx.QueryRow(ctx, `DELETE FROM sessions WHERE realm = $1 AND id = $2 RETURNING user_id`, realm, id).Scan(&userID)
+		if err != nil {
+			return mapErr(err, "session")
+		}
+		tx.changed(store.Change{Kind: store.ChangeSession, Realm: realm, ID: id, UserID: userID})
+		return nil
+	})
+}
+
+// deleteUserSessions deletes every session of the user and announces
+// exactly the ones it deleted.
+func deleteUserSessions(ctx context.Context, tx *wtx, realm, userID string) (int, error) {
+	rows, err := tx.Query(ctx, `DELETE FROM sessions WHERE realm = $1 AND user_id = $2 RETURNING id`, realm, userID)
+	ids, err := collect(rows, err, "delete sessions", func(sc scanner) (string, error) {
+		var id string
+		err := sc.Scan(&id)
+		return id, err
+	})
+	if err != nil {
+		return 0, err
+	}
+	for _, id := range ids {
+		tx.changed(store.Change{Kind: store.ChangeSession, Realm: realm, ID: id, UserID: userID})
+	}
+	return len(ids), nil
+}
+
+// DeleteUserSessions ends every session of the user.
+func (s *Store) DeleteUserSessions(ctx context.Context, realm, userID string) (int, error) {
+	var n int
+	err := s.write(ctx, func(tx *wtx) error {
+		var err error
+		n, err = deleteUserSessions(ctx, tx, realm, userID)
+		return err
+	})
+	if err != nil {
+		return 0, err
+	}
+	return n, nil
+}
+
+// CountSessions counts a realm's stored sessions.
+func (s *Store) CountSessions(ctx context.Context, realm string) (int, error) {
+	var n int
+	if err := s.pool.QueryRow(ctx, `SELECT COUNT(*) FROM sessions WHERE realm = $1`, realm).Scan(&n); err != nil {
+		return 0, mapErr(err, "count sessions")
+	}
+	return n, nil
+}
+
+// DeleteExpired removes sessions, revocations and used-once keys whose
+// expiry (when set) is before now, and keys whose RetireAt (when set) is
+// before now.
+func (s *Store) DeleteExpired(ctx context.Context, now time.Time) (int, error) {
+	cut := now.UnixMilli()
+	total := 0
+	err := s.write(ctx, func(tx *wtx) error {
+		total = 0
+		rows, err := tx.Query(ctx,
+			`DELETE FROM sessions WHERE expires <> 0 AND expires < $1 RETURNING realm, id, user_id`, cut)
+		gone, err := collect(rows, err, "delete expired sessions", func(sc scanner) (store.Change, error) {
+			c := store.Change{Kind: store.ChangeSession}
+			err := sc.Scan(&c.Realm, &c.ID, &c.UserID)
+			return c, err
+		})
+		if err != nil {
+			return err
+		}
+		total += len(gone)
+		tx.changes = append(tx.changes, gone...)
+
+		rows, err = tx.Query(ctx,
+			`DELETE FROM keys WHERE retire_at <> 0 AND retire_at < $1 RETURNING realm, kid`, cut)
+		keys, err := collect(rows, err, "delete retired keys", func(sc scanner) (store.Change, error) {
+			c := store.Change{Kind: store.ChangeKey}
+			err := sc.Scan(&c.Realm, &c.ID)
+			return c, err
+		})
+		if err != nil {
+			return err
+		}
+		total += len(keys)
+		tx.changes = append(tx.changes, keys...)
+
+		for _, q := range []string{
+			`DELETE FROM revocations WHERE expires <> 0 AND expires < $1`,
+			`DELETE FROM use_once WHERE expires <> 0 AND expires < $1`,
+		} {
+			tag, err := tx.Exec(ctx, q, cut)
+			if err != nil {
+				return mapErr(err, "delete expired")
+			}
+			total += int(tag.RowsAffected())
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	return total, nil
+}
