@@ -30,7 +30,8 @@ func TestIssue2Binary(t *testing.T) {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
 	t.Run("ServeDemoAndRestart", func(t *testing.T) { testServeDemoAndRestart(t, bin) })
-	t.Run("PostgresNotYetSupported", func(t *testing.T) { testPostgresRefused(t, bin) })
+	t.Run("PostgresUnreachable", func(t *testing.T) { testPostgresUnreachable(t, bin) })
+	t.Run("AdminCommandsOnPostgres", func(t *testing.T) { testAdminOnPostgres(t, bin) })
 	t.Run("ImportRealmAtStart", func(t *testing.T) { testImportAtStart(t, bin) })
 	t.Run("MalformedRealmFile", func(t *testing.T) { testMalformedRealm(t, bin) })
 	t.Run("ExportImportRoundTrip", func(t *testing.T) { testExportImportRoundTrip(t, bin) })
@@ -300,13 +301,29 @@ func flagValue(cmd, key string) string {
 	return v
 }
 
-func testPostgresRefused(t *testing.T, bin string) {
-	_, stderr, err := runCLI(t, bin, nil, "serve", "--addr", freeAddr(t), "--data", t.TempDir(), "--db", "postgres://x")
-	if err == nil {
-		t.Fatalf("serve --db postgres://x succeeded")
+// testPostgresUnreachable: a database nobody answers for (port 1 on
+// loopback, so no name is looked up anywhere) stops serve at once, with an
+// error that names PostgreSQL and the failure and never the URL's
+// password.
+func testPostgresUnreachable(t *testing.T, bin string) {
+	const pw = "s3cret"
+	start := time.Now()
+	stdout, stderr, err := runCLI(t, bin, []string{"GATEHOUSE_MASTER_KEY="},
+		"serve", "--addr", freeAddr(t), "--data", t.TempDir(),
+		"--db", "postgres://user:"+pw+"@127.0.0.1:1/x?connect_timeout=2")
+	took := time.Since(start)
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() == 0 {
+		t.Fatalf("serve against an unreachable database: %v, want a non-zero exit\n%s", err, stderr)
 	}
-	if !strings.Contains(stderr, "not yet supported") {
-		t.Errorf("stderr %q lacks \"not yet supported\"", stderr)
+	if took > 5*time.Second {
+		t.Errorf("serve took %v to give up on an unreachable database", took)
+	}
+	if !strings.Contains(stderr, "PostgreSQL") || !strings.Contains(stderr, "connection refused") {
+		t.Errorf("error does not name PostgreSQL and the failure: %q", stderr)
+	}
+	if strings.Contains(stdout+stderr, pw) {
+		t.Errorf("output shows the URL's password: %q", stdout+stderr)
 	}
 }
 
@@ -537,4 +554,57 @@ func jsonDiff(a, b any) string {
 		}
 	}
 	return w.String()
+}
+
+// testAdminOnPostgres: the admin commands work on PostgreSQL with --db, as
+// they do on SQLite, and what they write is what serve then uses.
+func testAdminOnPostgres(t *testing.T, bin string) {
+	dbURL := pgSchema(t)
+	key := masterKeyFile(t)
+	noEnv := []string{"GATEHOUSE_MASTER_KEY="}
+	shop, _ := filepath.Abs("testdata/issue2-shop.json")
+
+	// Without a master key an admin command must not make one up: the
+	// signing keys it wrote would be sealed with a key no replica has.
+	empty := t.TempDir()
+	if _, stderr, err := runCLI(t, bin, noEnv, "import", shop, "--db", dbURL, "--data", empty); err == nil || !strings.Contains(stderr, "master key") {
+		t.Errorf("import --db without a master key: %v %s", err, stderr)
+	}
+	if _, err := os.Stat(filepath.Join(empty, "master.key")); err == nil {
+		t.Error("import --db created a master key")
+	}
+
+	if out, stderr, err := runCLI(t, bin, noEnv, "import", shop, "--db", dbURL, "--master-key-file", key); err != nil || !strings.Contains(out, `imported realm "shop"`) {
+		t.Fatalf("import --db: %v %s %s", err, out, stderr)
+	}
+	if _, stderr, err := runCLI(t, bin, noEnv, "import", "--db", dbURL, shop, "--master-key-file", key); err == nil || !strings.Contains(stderr, "--overwrite") {
+		t.Errorf("second import --db without --overwrite: %v %s", err, stderr)
+	}
+	out, stderr, err := runCLI(t, bin, noEnv, "export", "--realm", "shop", "--db", dbURL, "--master-key-file", key)
+	if err != nil || !strings.Contains(out, `"realm": "shop"`) && !strings.Contains(out, `"realm":"shop"`) {
+		t.Errorf("export --db: %v %s %.200s", err, stderr, out)
+	}
+	out, stderr, err = runCLI(t, bin, noEnv, "keys", "rotate", "--realm", "shop", "--db", dbURL, "--master-key-file", key)
+	if err != nil {
+		t.Fatalf("keys rotate --db: %v %s", err, stderr)
+	}
+	// "realm "shop" now signs with key KID; ..."
+	_, after, _ := strings.Cut(out, "signs with key ")
+	kid, _, _ := strings.Cut(after, ";")
+	if kid == "" {
+		t.Fatalf("keys rotate printed no kid: %q", out)
+	}
+	if out, stderr, err := runCLI(t, bin, noEnv, "users", "unlock", "--realm", "shop", "--username", "alice", "--db", dbURL, "--master-key-file", key); err != nil || !strings.Contains(out, "unlocked") {
+		t.Errorf("users unlock --db: %v %s %s", err, out, stderr)
+	}
+
+	// serve on the same database signs with the key the CLI rotated to.
+	p := startBinary(t, bin, t.TempDir(), "--no-demo", "--db", dbURL, "--master-key-file", key)
+	r := postForm(t, p.base+"/realms/shop/protocol/openid-connect/token", form("grant_type", "password", "client_id", "shop-web", "username", "alice", "password", alicePassword))
+	if r.Status != 200 {
+		t.Fatalf("login after import --db: %d %s", r.Status, r.Body)
+	}
+	if got := tokenKid(t, r.str("access_token")); got != kid {
+		t.Errorf("token signed with key %s, want the rotated key %s", got, kid)
+	}
 }

@@ -2,11 +2,15 @@
 // Keycloak-compatible token server with an API gateway, in one binary.
 //
 //	gatehouse serve   [--addr HOST:PORT] [--data DIR] [--import-realm FILE]... [--db URL]
-//	gatehouse import  FILE [--overwrite] [--data DIR]
-//	gatehouse export  --realm R [--data DIR] [--out FILE]
-//	gatehouse keys rotate --realm R [--alg RS256|PS256|ES256|EdDSA] [--data DIR]
-//	gatehouse users unlock --realm R --username U [--data DIR]
-//	gatehouse seed    --realm R --users N [--sessions M] [--data DIR]
+//	gatehouse import  FILE [--overwrite] [--data DIR | --db URL]
+//	gatehouse export  --realm R [--data DIR | --db URL] [--out FILE]
+//	gatehouse keys rotate --realm R [--alg RS256|PS256|ES256|EdDSA] [--data DIR | --db URL]
+//	gatehouse users unlock --realm R --username U [--data DIR | --db URL]
+//	gatehouse seed    --realm R --users N [--sessions M] [--data DIR | --db URL]
+//
+// The admin commands open the same store serve does: the embedded SQLite
+// database under --data, or PostgreSQL with --db, with the master key from
+// $GATEHOUSE_MASTER_KEY, --master-key-file or DIR/master.key.
 package main
 
 import (
@@ -19,11 +23,13 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/gatehouse/gatehouse/internal/core"
+	"github.com/gatehouse/gatehouse/internal/keys"
 	"github.com/gatehouse/gatehouse/internal/password"
 	"github.com/gatehouse/gatehouse/internal/server"
 	"github.com/gatehouse/gatehouse/internal/store"
@@ -33,11 +39,11 @@ const usage = `gatehouse issues and enforces API access tokens.
 
 Usage:
   gatehouse serve   [--addr HOST:PORT] [--data DIR] [--import-realm FILE]... [--db URL]
-  gatehouse import  FILE [--overwrite] [--data DIR]
-  gatehouse export  --realm R [--data DIR] [--out FILE]
-  gatehouse keys rotate --realm R [--alg ALG] [--data DIR]
-  gatehouse users unlock --realm R --username U [--data DIR]
-  gatehouse seed    --realm R --users N [--sessions M] [--data DIR]
+  gatehouse import  FILE [--overwrite] [--data DIR | --db URL]
+  gatehouse export  --realm R [--data DIR | --db URL] [--out FILE]
+  gatehouse keys rotate --realm R [--alg ALG] [--data DIR | --db URL]
+  gatehouse users unlock --realm R --username U [--data DIR | --db URL]
+  gatehouse seed    --realm R --users N [--sessions M] [--data DIR | --db URL]
 
 Run "gatehouse COMMAND -h" for a command's flags.
 `
@@ -186,16 +192,50 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	return err
 }
 
-// offline opens the data directory without listening, for admin commands.
+// storeFlags say where an admin command finds the data, as serve's flags
+// of the same names do.
+type storeFlags struct{ data, db, masterKey *string }
+
+// addStoreFlags defines --data, --db and --master-key-file on fs.
+func addStoreFlags(fs *flag.FlagSet) storeFlags {
+	return storeFlags{
+		data:      fs.String("data", "./gatehouse-data", "data `DIR` (embedded SQLite database, master key)"),
+		db:        fs.String("db", "", "PostgreSQL `URL` (default: embedded SQLite under --data)"),
+		masterKey: fs.String("master-key-file", "", "master key `FILE` (default DIR/master.key; or set "+keys.MasterKeyEnv+")"),
+	}
+}
+
+// offline opens the SQLite store under data without listening.
 func offline(data string, stderr io.Writer) (*server.Server, error) {
+	var none string
+	return storeFlags{data: &data, db: &none, masterKey: &none}.open(stderr)
+}
+
+// open opens the store the flags name without listening, for admin
+// commands.
+func (f storeFlags) open(stderr io.Writer) (*server.Server, error) {
+	if *f.db != "" && os.Getenv(keys.MasterKeyEnv) == "" {
+		// serve creates a missing key file on a first start; an admin
+		// command against a shared database must not: signing keys it
+		// created would be sealed with a key no replica has.
+		file := *f.masterKey
+		if file == "" {
+			file = filepath.Join(*f.data, "master.key")
+		}
+		if _, err := os.Stat(file); err != nil {
+			return nil, fmt.Errorf("no master key at %s: with --db, set %s or give --master-key-file, with the key the replicas use", file, keys.MasterKeyEnv)
+		}
+	}
 	log, _ := newLogger(stderr, "warn")
-	return server.Open(context.Background(), server.Config{DataDir: data, Logger: log})
+	return server.Open(context.Background(), server.Config{
+		DataDir: *f.data, DBURL: *f.db, MasterKeyFile: *f.masterKey, Logger: log,
+	})
 }
 
 func importCmd(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("import", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	data := fs.String("data", "./gatehouse-data", "data `DIR`")
+	loc := addStoreFlags(fs)
 	overwrite := fs.Bool("overwrite", false, "replace the realm if it exists (its sessions end)")
 	if err := fs.Parse(reorder(args)); err != nil {
 		return err
@@ -208,7 +248,7 @@ func importCmd(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	srv, err := offline(*data, stderr)
+	srv, err := loc.open(stderr)
 	if err != nil {
 		return err
 	}
@@ -228,7 +268,7 @@ func importCmd(args []string, stdout, stderr io.Writer) error {
 func exportCmd(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("export", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	data := fs.String("data", "./gatehouse-data", "data `DIR`")
+	loc := addStoreFlags(fs)
 	realm := fs.String("realm", "", "realm to export")
 	out := fs.String("out", "", "write to `FILE` instead of standard output")
 	if err := fs.Parse(args); err != nil {
@@ -237,7 +277,7 @@ func exportCmd(args []string, stdout, stderr io.Writer) error {
 	if *realm == "" {
 		return usageError{"--realm is required"}
 	}
-	srv, err := offline(*data, stderr)
+	srv, err := loc.open(stderr)
 	if err != nil {
 		return err
 	}
@@ -263,7 +303,7 @@ func keysCmd(args []string, stdout, stderr io.Writer) error {
 	}
 	fs := flag.NewFlagSet("keys rotate", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	data := fs.String("data", "./gatehouse-data", "data `DIR`")
+	loc := addStoreFlags(fs)
 	realm := fs.String("realm", "", "realm whose signing key to rotate")
 	alg := fs.String("alg", "", "algorithm of the new key (default: the realm's)")
 	if err := fs.Parse(args[1:]); err != nil {
@@ -272,7 +312,7 @@ func keysCmd(args []string, stdout, stderr io.Writer) error {
 	if *realm == "" {
 		return usageError{"--realm is required"}
 	}
-	srv, err := offline(*data, stderr)
+	srv, err := loc.open(stderr)
 	if err != nil {
 		return err
 	}
@@ -291,7 +331,7 @@ func usersCmd(args []string, stdout, stderr io.Writer) error {
 	}
 	fs := flag.NewFlagSet("users unlock", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	data := fs.String("data", "./gatehouse-data", "data `DIR`")
+	loc := addStoreFlags(fs)
 	realm := fs.String("realm", "", "realm of the user")
 	username := fs.String("username", "", "user to unlock")
 	if err := fs.Parse(args[1:]); err != nil {
@@ -300,7 +340,7 @@ func usersCmd(args []string, stdout, stderr io.Writer) error {
 	if *realm == "" || *username == "" {
 		return usageError{"--realm and --username are required"}
 	}
-	srv, err := offline(*data, stderr)
+	srv, err := loc.open(stderr)
 	if err != nil {
 		return err
 	}
@@ -318,12 +358,15 @@ func usersCmd(args []string, stdout, stderr io.Writer) error {
 // reorder moves flags before positional arguments, so that
 // "import FILE --overwrite" works as well as "import --overwrite FILE".
 func reorder(args []string) []string {
+	// The flags that take a value: the word after one is its value, not
+	// a positional argument.
+	valueFlags := map[string]bool{"data": true, "db": true, "master-key-file": true}
 	var flags, pos []string
 	for i := 0; i < len(args); i++ {
 		a := args[i]
 		if strings.HasPrefix(a, "-") {
 			flags = append(flags, a)
-			if !strings.Contains(a, "=") && (a == "--data" || a == "-data") && i+1 < len(args) {
+			if !strings.Contains(a, "=") && valueFlags[strings.TrimLeft(a, "-")] && i+1 < len(args) {
 				flags = append(flags, args[i+1])
 				i++
 			}

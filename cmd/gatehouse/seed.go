@@ -33,7 +33,7 @@ const seedBatch = 5000
 func seedCmd(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("seed", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	data := fs.String("data", "./gatehouse-data", "data `DIR`")
+	loc := addStoreFlags(fs)
 	realm := fs.String("realm", "", "existing realm to fill")
 	users := fs.Int("users", 0, "users to create: PREFIX1 .. PREFIXN (0: add sessions to the realm's existing users)")
 	sessions := fs.Int("sessions", 0, "live sessions to create, spread round-robin over the seeded (or existing) users")
@@ -62,7 +62,7 @@ func seedCmd(args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 	}
-	srv, err := offline(*data, stderr)
+	srv, err := loc.open(stderr)
 	if err != nil {
 		return err
 	}

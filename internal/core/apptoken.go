@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"strings"
-	"time"
 
 	"github.com/gatehouse/gatehouse/internal/store"
 )
@@ -179,26 +178,12 @@ func (s *Service) appRefresh(ctx context.Context, v *realmView, c *store.Client,
 // no client scopes of the realm): a session under the realm's limits and
 // its first token pair.
 func (s *Service) loginScoped(ctx context.Context, v *realmView, c *store.Client, u *store.User, scope scopeSet, ip, ua string) (*TokenResponse, *Error) {
-	now := s.now().Truncate(time.Second)
-	sess := store.Session{
-		ID:        newID(),
-		Realm:     v.r.Name,
-		UserID:    u.ID,
-		ClientID:  c.ClientID,
-		Started:   now,
-		LastSeen:  now,
-		Scope:     scope.refreshScope(),
-		RefreshID: newID(),
-		IP:        ip,
-		UserAgent: ua,
-	}
-	life := v.sessionLifetimes(c, false)
-	sess.Expires = life.expiry(now, now)
-	if err := s.st.CreateSession(ctx, sess, limitAdmit(v.r.Settings.SessionLimits, c.ClientID, now)); err != nil {
-		return nil, s.asError("create session", err)
+	sess, e := s.startSession(ctx, v, c, u, scope, false, ip, ua)
+	if e != nil {
+		return nil, e
 	}
 	resp, err := s.mint(ctx, mintInput{
-		v: v, client: c, user: u, sess: &sess, scope: scope, iat: now, accessID: newID(),
+		v: v, client: c, user: u, sess: sess, scope: scope, iat: sess.Started, accessID: newID(),
 		refreshID: newID(), refreshGen: sess.RefreshID, refreshExp: sess.Expires,
 	})
 	if err != nil {

@@ -170,6 +170,49 @@ func (s *Service) passwordGrant(ctx context.Context, v *realmView, c *store.Clie
 	return s.Login(ctx, LoginRequest{Realm: v.r.Name, ClientID: c.ClientID, UserID: u.ID, Scope: req.Scope, IP: req.ClientIP, UserAgent: req.UserAgent})
 }
 
+// startSession creates a login session of u at client c under the realm's
+// session limits (offline sessions are not counted, as in Keycloak), and
+// forgets at once, on this node, the sessions a "terminate oldest" limit
+// ended.
+func (s *Service) startSession(ctx context.Context, v *realmView, c *store.Client, u *store.User, scope scopeSet, offline bool, ip, ua string) (*store.Session, *Error) {
+	now := s.now().Truncate(time.Second)
+	sess := &store.Session{
+		ID:        newID(),
+		Realm:     v.r.Name,
+		UserID:    u.ID,
+		ClientID:  c.ClientID,
+		Offline:   offline,
+		Started:   now,
+		LastSeen:  now,
+		Scope:     scope.refreshScope(),
+		RefreshID: newID(),
+		IP:        ip,
+		UserAgent: ua,
+	}
+	sess.Expires = v.sessionLifetimes(c, offline).expiry(now, now)
+	admit := func([]store.Session) ([]string, error) { return nil, nil }
+	if !offline {
+		admit = limitAdmit(v.r.Settings.SessionLimits, c.ClientID, now)
+	}
+	// The store may run admit more than once; the last run is the one
+	// that committed.
+	var ended []string
+	err := s.st.CreateSession(ctx, *sess, func(existing []store.Session) ([]string, error) {
+		end, err := admit(existing)
+		ended = end
+		return end, err
+	})
+	if err != nil {
+		var ce *Error
+		if errors.As(err, &ce) {
+			return nil, ce
+		}
+		return nil, s.internal("create session", err)
+	}
+	s.sessionsEnded(v.r.Name, ended...)
+	return sess, nil
+}
+
 // LoginRequest starts a session for a user whose credentials a front door
 // has already checked with CheckPassword.
 type LoginRequest struct {
@@ -206,46 +249,13 @@ func (s *Service) Login(ctx context.Context, lr LoginRequest) (*TokenResponse, *
 			return nil, errf(400, InvalidScope, "Offline tokens not allowed for the user or client")
 		}
 	}
-	now := s.now().Truncate(time.Second)
-	sess := store.Session{
-		ID:        newID(),
-		Realm:     v.r.Name,
-		UserID:    u.ID,
-		ClientID:  c.ClientID,
-		Offline:   offline,
-		Started:   now,
-		LastSeen:  now,
-		Scope:     scope.refreshScope(),
-		RefreshID: newID(),
-		IP:        lr.IP,
-		UserAgent: lr.UserAgent,
+	sess, e := s.startSession(ctx, v, c, u, scope, offline, lr.IP, lr.UserAgent)
+	if e != nil {
+		return nil, e
 	}
-	life := v.sessionLifetimes(c, offline)
-	sess.Expires = life.expiry(now, now)
-	var admit func([]store.Session) ([]string, error)
-	if offline {
-		admit = func([]store.Session) ([]string, error) { return nil, nil }
-	} else {
-		admit = limitAdmit(v.r.Settings.SessionLimits, c.ClientID, now)
-	}
-	// The store may run admit more than once; the last run is the one
-	// that committed.
-	var ended []string
-	err = s.st.CreateSession(ctx, sess, func(existing []store.Session) ([]string, error) {
-		end, err := admit(existing)
-		ended = end
-		return end, err
-	})
-	if err != nil {
-		var ce *Error
-		if errors.As(err, &ce) {
-			return nil, ce
-		}
-		return nil, s.internal("create session", err)
-	}
-	s.sessionsEnded(v.r.Name, ended...)
+	now := sess.Started
 	in := mintInput{
-		v: v, client: c, user: u, sess: &sess, scope: scope, iat: now,
+		v: v, client: c, user: u, sess: sess, scope: scope, iat: now,
 		accessID: newID(), withID: scope.has("openid"),
 	}
 	if !lr.NoRefresh && attrBool(c, "use.refresh.tokens", true) {

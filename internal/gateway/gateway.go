@@ -115,9 +115,12 @@ func New(auth Authenticator, opts Options) *Gateway {
 		tr = DefaultTransport()
 	}
 	g.proxy = &httputil.ReverseProxy{
-		Rewrite:        g.rewrite,
-		Transport:      tr,
-		FlushInterval:  -1,
+		Rewrite:   g.rewrite,
+		Transport: tr,
+		// 0, not -1: ReverseProxy already flushes every write of a
+		// streaming response (text/event-stream, or no Content-Length);
+		// -1 would add a flush per write to every ordinary response too.
+		FlushInterval:  0,
 		BufferPool:     newBufferPool(),
 		ModifyResponse: modifyResponse,
 		ErrorHandler:   g.proxyError,

@@ -4,6 +4,7 @@ import (
 	"context"
 	_ "embed"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/gatehouse/gatehouse/internal/password"
 	"github.com/gatehouse/gatehouse/internal/realmjson"
+	"github.com/gatehouse/gatehouse/internal/store"
 )
 
 //go:embed demo-realm.json
@@ -48,16 +50,25 @@ func (s *Server) ensureDemo(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("demo realm: %w", err)
 		}
-		if err := s.Core.ImportRealm(ctx, p, false); err != nil {
+		switch err := s.Core.ImportRealm(ctx, p, false); {
+		case errors.Is(err, store.ErrAlreadyExists):
+			// Another replica on the same database created it a moment
+			// ago; its credentials are in its data directory.
+			exists, creds = true, demoCredentials{}
+		case err != nil:
 			return fmt.Errorf("demo realm: %w", err)
+		default:
+			b, _ := json.Marshal(creds)
+			if err := os.WriteFile(credFile, b, 0o600); err != nil {
+				return err
+			}
+			s.log.Info("demo realm created", "realm", DemoRealm)
 		}
-		b, _ := json.Marshal(creds)
-		if err := os.WriteFile(credFile, b, 0o600); err != nil {
-			return err
+	}
+	if exists {
+		if b, err := os.ReadFile(credFile); err == nil {
+			_ = json.Unmarshal(b, &creds)
 		}
-		s.log.Info("demo realm created", "realm", DemoRealm)
-	} else if b, err := os.ReadFile(credFile); err == nil {
-		_ = json.Unmarshal(b, &creds)
 	}
 	s.printDemo(creds)
 	return nil

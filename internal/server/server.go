@@ -119,12 +119,13 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	var st store.Store
 	if cfg.DBURL != "" {
-		if os.Getenv(keys.MasterKeyEnv) == "" {
+		if os.Getenv(keys.MasterKeyEnv) == "" && cfg.MasterKeyFile == "" {
+			// A key file under --data is one per machine unless copied.
 			cfg.Logger.Warn("with PostgreSQL every replica must use the same master key: set " + keys.MasterKeyEnv + " (or share the key file) on all of them")
 		}
 		pg, err := postgres.Open(ctx, cfg.DBURL, postgres.WithLogger(cfg.Logger))
 		if err != nil {
-			return nil, fmt.Errorf("opening store: %w", err)
+			return nil, fmt.Errorf("opening the PostgreSQL store: %w", err)
 		}
 		st = pg
 	} else {
@@ -159,6 +160,10 @@ func build(ctx context.Context, cfg Config, st store.Store) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := checkMasterKey(ctx, st, km); err != nil {
+		km.Close()
+		return nil, err
+	}
 	svc, err := core.New(ctx, core.Config{
 		Store:     st,
 		Keys:      km,
@@ -187,6 +192,37 @@ func build(ctx context.Context, cfg Config, st store.Store) (*Server, error) {
 	return s, nil
 }
 
+// checkMasterKey refuses a master key that cannot open the keys already
+// sealed in the store. Such a server (a replica given another key than the
+// rest, a data directory with the wrong key file) would start, report
+// ready, and answer every login with an internal error. One key that opens
+// is enough: every key in the store was sealed with the same master key.
+func checkMasterKey(ctx context.Context, st store.Store, km *keys.Manager) error {
+	realms, err := st.ListRealms(ctx)
+	if err != nil {
+		return err
+	}
+	for _, r := range realms {
+		ks, err := st.ListKeys(ctx, r.Name)
+		if err != nil {
+			return err
+		}
+		for _, k := range ks {
+			if len(k.Private) == 0 {
+				continue
+			}
+			plain, err := km.Open(k.Private)
+			clear(plain)
+			if err != nil {
+				return fmt.Errorf("the master key does not open the signing keys in the store (realm %q): "+
+					"every replica must use the key the store was created with (%s or --master-key-file)", r.Name, keys.MasterKeyEnv)
+			}
+			return nil
+		}
+	}
+	return nil
+}
+
 // importAtStart imports one --import-realm file unless its realm exists.
 func (s *Server) importAtStart(ctx context.Context, file string) error {
 	p, err := ParseRealmFile(file)
@@ -203,6 +239,12 @@ func (s *Server) importAtStart(ctx context.Context, file string) error {
 		return nil
 	}
 	if err := s.Core.ImportRealm(ctx, p, false); err != nil {
+		if errors.Is(err, store.ErrAlreadyExists) {
+			// Another replica, started at the same moment, imported it
+			// between the check above and this import.
+			s.log.Info("realm imported by another replica; import skipped", "realm", p.Realm.Name, "file", file)
+			return nil
+		}
 		return fmt.Errorf("%s: %w", file, err)
 	}
 	s.log.Info("realm imported", "realm", p.Realm.Name, "file", file, "clients", len(p.Clients), "users", len(p.Users))

@@ -217,12 +217,19 @@ func (s *Store) write(ctx context.Context, fn func(*wtx) error) error {
 	}
 	defer func() { <-s.wsem }()
 
-	if _, err := s.wconn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
-		return fmt.Errorf("sqlite: begin: %w", err)
-	}
 	// The end of a transaction must happen even when ctx is done, or the
 	// connection would stay inside it.
 	end := context.WithoutCancel(ctx)
+	if _, err := s.wconn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
+		// A failed BEGIN may still have begun: the driver interrupts a
+		// statement when ctx ends and then reports ctx's error even if
+		// the statement had already completed. Left inside that
+		// transaction, the one writer connection would refuse every
+		// later BEGIN for the life of the store. A ROLLBACK with nothing
+		// to roll back only fails harmlessly.
+		_, _ = s.wconn.ExecContext(end, "ROLLBACK")
+		return fmt.Errorf("sqlite: begin: %w", err)
+	}
 	t := &wtx{conn: s.wconn, stmts: s.wst}
 	if err := fn(t); err != nil {
 		if _, rbErr := s.wconn.ExecContext(end, "ROLLBACK"); rbErr != nil {
