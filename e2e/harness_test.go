@@ -3,13 +3,17 @@ package e2e
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"runtime/pprof"
 	"strings"
 	"testing"
 	"time"
@@ -71,11 +75,7 @@ func startServerAt(t *testing.T, data string, realmFiles []string, cfg ...func(*
 	}
 	go func() { _ = srv.Serve(ln) }()
 	ts := &testServer{URL: base, Data: data, Srv: srv, t: t}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = srv.Close(ctx)
-	})
+	t.Cleanup(func() { closeServer(t, srv) })
 	ts.waitReady()
 	return ts
 }
@@ -83,7 +83,7 @@ func startServerAt(t *testing.T, data string, realmFiles []string, cfg ...func(*
 func (ts *testServer) waitReady() {
 	deadline := time.Now().Add(5 * time.Second)
 	for time.Now().Before(deadline) {
-		resp, err := http.Get(ts.URL + "/health/ready")
+		resp, err := readyProbe.Get(ts.URL + "/health/ready")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == 200 {
@@ -127,13 +127,19 @@ func postForm(t *testing.T, u string, form url.Values, headers ...string) *respo
 
 func do(t *testing.T, req *http.Request) *response {
 	t.Helper()
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := testClient.Do(req)
 	if err != nil {
+		if errors.Is(err, context.DeadlineExceeded) || os.IsTimeout(err) {
+			failWithGoroutines(t, fmt.Sprintf("%s %s: no answer within %v", req.Method, req.URL.Path, testClient.Timeout))
+		}
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
 	if err != nil {
+		if os.IsTimeout(err) {
+			failWithGoroutines(t, fmt.Sprintf("%s %s: body not read within %v", req.Method, req.URL.Path, testClient.Timeout))
+		}
 		t.Fatal(err)
 	}
 	r := &response{Status: resp.StatusCode, Header: resp.Header, Body: b}
@@ -177,4 +183,73 @@ func (w testWriter) Write(p []byte) (int, error) {
 
 func TestMain(m *testing.M) {
 	os.Exit(m.Run())
+}
+
+// Bounds that turn a hang into a failing test with every goroutine's
+// stack, instead of a suite that stalls until go test's own timeout. Each
+// is far above what the step takes on a slow, busy machine under -race.
+const (
+	// requestTimeout bounds one request of the test client: the server
+	// answers in milliseconds, a password hash included.
+	requestTimeout = 60 * time.Second
+	// shutdownGrace is what Server.Close gives requests in flight.
+	shutdownGrace = 5 * time.Second
+	// closeTimeout bounds Server.Close as a whole: the grace above, then
+	// the store's last write and the closing of its connections.
+	closeTimeout = 10 * time.Second
+	// commandTimeout bounds one run of the gatehouse binary or of a
+	// printed shell command.
+	commandTimeout = 2 * time.Minute
+)
+
+// testClient is http.DefaultClient with a timeout.
+var testClient = &http.Client{Timeout: requestTimeout}
+
+// readyProbe polls /health/ready; a probe that gets no answer is retried.
+var readyProbe = &http.Client{Timeout: 2 * time.Second}
+
+// closeServer closes srv as an operator's shutdown would, and fails t with
+// a goroutine dump if that does not finish within closeTimeout (the store
+// waiting on a transaction that never ends, say).
+func closeServer(t testing.TB, srv *server.Server) {
+	t.Helper()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		ctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+		defer cancel()
+		// Errors are expected when a test has closed the server itself.
+		_ = srv.Close(ctx)
+	}()
+	timer := time.NewTimer(closeTimeout)
+	defer timer.Stop()
+	select {
+	case <-done:
+	case <-timer.C:
+		failWithGoroutines(t, fmt.Sprintf("server.Close did not return within %v", closeTimeout))
+	}
+}
+
+// failWithGoroutines writes every goroutine's stack to stderr, where go
+// test shows it even for a test that goes on to hang elsewhere, and fails
+// t now.
+func failWithGoroutines(t testing.TB, why string) {
+	t.Helper()
+	var b strings.Builder
+	_ = pprof.Lookup("goroutine").WriteTo(&b, 2)
+	fmt.Fprintf(os.Stderr, "=== %s: %s; all goroutines:\n%s\n", t.Name(), why, b.String())
+	t.Fatalf("%s (goroutine dump on stderr)", why)
+}
+
+// boundedCommand is exec.Command bounded by commandTimeout: a process still
+// running then is killed, and its output pipes are closed even if a child
+// of it (curl under sh) still holds them, so the test fails instead of
+// waiting forever.
+func boundedCommand(t testing.TB, name string, args ...string) *exec.Cmd {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), commandTimeout)
+	t.Cleanup(cancel)
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.WaitDelay = 5 * time.Second
+	return cmd
 }

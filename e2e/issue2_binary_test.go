@@ -164,7 +164,7 @@ func (p *proc) stop(t *testing.T) {
 // runCLI runs a gatehouse command to completion.
 func runCLI(t *testing.T, bin string, env []string, args ...string) (stdout, stderr string, err error) {
 	t.Helper()
-	cmd := exec.Command(bin, args...)
+	cmd := boundedCommand(t, bin, args...)
 	cmd.Env = append(os.Environ(), env...)
 	var o, e bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &o, &e
@@ -212,7 +212,7 @@ func findCommand(t *testing.T, cmds map[string]string, prefix string) string {
 // decodes its JSON answer.
 func shell(t *testing.T, command string) map[string]any {
 	t.Helper()
-	out, err := exec.Command("sh", "-c", command).Output()
+	out, err := boundedCommand(t, "sh", "-c", command).Output()
 	if err != nil {
 		t.Fatalf("%s: %v", command, err)
 	}
@@ -277,7 +277,7 @@ func testServeDemoAndRestart(t *testing.T, bin string) {
 	}
 	// The printed logout command works on the other session.
 	logout := strings.ReplaceAll(findCommand(t, cmds2, "logout"), "REFRESH_TOKEN", rt2)
-	out, err := exec.Command("sh", "-c", strings.Replace(logout, "curl -s", "curl -s -o /dev/null -w %{http_code}", 1)).Output()
+	out, err := boundedCommand(t, "sh", "-c", strings.Replace(logout, "curl -s", "curl -s -o /dev/null -w %{http_code}", 1)).Output()
 	if err != nil || string(out) != "204" {
 		t.Errorf("printed logout: %q %v", out, err)
 	}

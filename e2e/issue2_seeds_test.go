@@ -62,7 +62,7 @@ func TestSeed001(t *testing.T) {
 
 	login := func() (int, map[string]any) {
 		t.Helper()
-		out, err := exec.Command(curl, "-s", "-w", "\n%{http_code}",
+		out, err := boundedCommand(t, curl, "-s", "-w", "\n%{http_code}",
 			"--location", "--request", "POST", host+"/auth/realms/master/protocol/openid-connect/token",
 			"--header", "Content-Type: application/x-www-form-urlencoded",
 			"--data-urlencode", "client_id=ocp",
@@ -116,7 +116,7 @@ func TestSeed001(t *testing.T) {
 	}
 
 	// The seed's logout, as written.
-	out, err := exec.Command(curl, "-s", "-w", "\n%{http_code}",
+	out, err := boundedCommand(t, curl, "-s", "-w", "\n%{http_code}",
 		"-X", "POST", host+"/auth/realms/master/protocol/openid-connect/logout",
 		"-H", "Content-Type: application/x-www-form-urlencoded",
 		"-d", "client_id=ocp",

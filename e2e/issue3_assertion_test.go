@@ -119,13 +119,9 @@ func startQuietServer(t testing.TB, realmFile string) *testServer {
 		t.Fatal(err)
 	}
 	go func() { _ = srv.Serve(ln) }()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = srv.Close(ctx)
-	})
+	t.Cleanup(func() { closeServer(t, srv) })
 	for deadline := time.Now().Add(5 * time.Second); ; {
-		resp, err := http.Get(base + "/health/ready")
+		resp, err := readyProbe.Get(base + "/health/ready")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == 200 {

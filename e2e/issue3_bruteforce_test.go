@@ -79,13 +79,13 @@ func TestIssue3BruteForcePermanentLockoutAndCLIUnlock(t *testing.T) {
 	if err := ts.Srv.Close(ctx); err != nil {
 		t.Fatal(err)
 	}
-	out, err := exec.Command(bin, "users", "unlock", "--realm", "issue3-bf", "--username", "Mallory", "--data", ts.Data).CombinedOutput()
+	out, err := boundedCommand(t, bin, "users", "unlock", "--realm", "issue3-bf", "--username", "Mallory", "--data", ts.Data).CombinedOutput()
 	if err != nil {
 		t.Fatalf("gatehouse users unlock: %v\n%s", err, out)
 	}
 	ts2 := startServerAt(t, ts.Data, nil)
 	mustLogin(t, ts2, "issue3-bf", "app", "mallory", "right-pw")
-	if out, err := exec.Command(bin, "users", "unlock", "--realm", "issue3-bf", "--username", "ghost", "--data", t.TempDir()).CombinedOutput(); err == nil {
+	if out, err := boundedCommand(t, bin, "users", "unlock", "--realm", "issue3-bf", "--username", "ghost", "--data", t.TempDir()).CombinedOutput(); err == nil {
 		t.Errorf("unlocking an unknown user succeeded: %s", out)
 	}
 }
