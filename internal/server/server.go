@@ -111,11 +111,14 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 	if cfg.Passwords == (password.Params{}) {
 		cfg.Passwords = password.DefaultParams()
 	}
-	// The data directory is needed with PostgreSQL too: it holds the
-	// master key file (unless GATEHOUSE_MASTER_KEY is set) and the demo
-	// realm's credentials.
-	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
-		return nil, fmt.Errorf("data directory: %w", err)
+	// The data directory holds the SQLite database and, with PostgreSQL
+	// too, the master key file (unless GATEHOUSE_MASTER_KEY or
+	// MasterKeyFile says otherwise) and the demo realm's credentials; it
+	// is created only when one of those lives there.
+	if cfg.DBURL == "" || cfg.Demo || (cfg.MasterKeyFile == "" && os.Getenv(keys.MasterKeyEnv) == "") {
+		if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+			return nil, fmt.Errorf("data directory: %w", err)
+		}
 	}
 	var st store.Store
 	if cfg.DBURL != "" {
