@@ -38,31 +38,11 @@ trap cleanup EXIT
 echo "building gatehouse, loadgen and the upstream ..." >&2
 go build -o "$work/gatehouse" ./cmd/gatehouse
 go build -o "$work/loadgen" ./bench/loadgen
-# The upstream: the smallest useful HTTP service, standard library only,
-# so that what is measured is the gateway, not the upstream.
-mkdir -p "$work/upstream"
-cat >"$work/upstream/main.go" <<'GO'
-package main
-
-import (
-	"log"
-	"net/http"
-	"os"
-)
-
-func main() {
-	body := []byte("hello\n")
-	log.Fatal(http.ListenAndServe(os.Args[1], http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/plain")
-		_, _ = w.Write(body)
-	})))
-}
-GO
-(cd "$work/upstream" && GOFLAGS= go mod init benchupstream >/dev/null 2>&1 && go build -o "$work/upstream-bin" .)
+go build -o "$work/upstream-bin" ./bench/upstream
 
 sed "s#http://127.0.0.1:18081#$UP#" bench/realms/gateway.json >"$work/gateway.json"
 
-"$work/upstream-bin" "127.0.0.1:$UP_PORT" &
+"$work/upstream-bin" -addr "127.0.0.1:$UP_PORT" &
 pids+=($!)
 "$work/gatehouse" serve --addr "127.0.0.1:$GH_PORT" --data "$work/data" --no-demo \
 	--default-realm bench --import-realm "$work/gateway.json" --log-level warn >"$work/gatehouse.log" 2>&1 &
