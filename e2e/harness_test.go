@@ -162,7 +162,27 @@ func claims(t *testing.T, jwt string) map[string]any {
 	if len(parts) != 3 {
 		t.Fatalf("not a JWT: %q", jwt)
 	}
-	b, err := decodeSegment(parts[1])
+	return segmentJSON(t, parts[1])
+}
+
+// jwtHeader decodes a JWT's JOSE header.
+func jwtHeader(t *testing.T, jwt string) map[string]any {
+	t.Helper()
+	h, _, _ := strings.Cut(jwt, ".")
+	return segmentJSON(t, h)
+}
+
+// tokenKid is the kid in a JWT's header.
+func tokenKid(t *testing.T, jwt string) string {
+	t.Helper()
+	kid, _ := jwtHeader(t, jwt)["kid"].(string)
+	return kid
+}
+
+// segmentJSON decodes one base64url part of a JWT as a JSON object.
+func segmentJSON(t *testing.T, seg string) map[string]any {
+	t.Helper()
+	b, err := decodeSegment(seg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,6 +17,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/gatehouse/gatehouse/internal/pgtest"
 )
 
 // TestIssue2Binary tests the real gatehouse binary, built once.
@@ -559,7 +561,7 @@ func jsonDiff(a, b any) string {
 // testAdminOnPostgres: the admin commands work on PostgreSQL with --db, as
 // they do on SQLite, and what they write is what serve then uses.
 func testAdminOnPostgres(t *testing.T, bin string) {
-	dbURL := pgSchema(t)
+	_, dbURL := pgtest.Schema(t, "gh_e2e_")
 	key := masterKeyFile(t)
 	noEnv := []string{"GATEHOUSE_MASTER_KEY="}
 	shop, _ := filepath.Abs("testdata/issue2-shop.json")

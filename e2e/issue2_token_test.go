@@ -300,18 +300,3 @@ func mustReq(t *testing.T, method, u string, body interface{ Read([]byte) (int, 
 	}
 	return req
 }
-
-// jwtHeader decodes a JWT's header.
-func jwtHeader(t *testing.T, jwt string) map[string]any {
-	t.Helper()
-	h, _, _ := strings.Cut(jwt, ".")
-	b, err := decodeSegment(h)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var m map[string]any
-	if err := json.Unmarshal(b, &m); err != nil {
-		t.Fatal(err)
-	}
-	return m
-}

@@ -12,20 +12,6 @@ import (
 	"time"
 )
 
-// header decodes a JWT's JOSE header.
-func header(t *testing.T, token string) map[string]any {
-	t.Helper()
-	b, err := decodeSegment(strings.Split(token, ".")[0])
-	if err != nil {
-		t.Fatal(err)
-	}
-	var h map[string]any
-	if err := json.Unmarshal(b, &h); err != nil {
-		t.Fatal(err)
-	}
-	return h
-}
-
 // certs returns the kid → alg of realm's published JWKS.
 func certs(t *testing.T, ts *testServer, realm string) map[string]string {
 	t.Helper()
@@ -65,11 +51,11 @@ func TestIssue3SigningAlgorithms(t *testing.T) {
 	ts := startServer(t, []string{realm})
 	for client, want := range map[string]string{"app": "ES256", "eddsa": "EdDSA", "pss": "PS256"} {
 		l := mustLogin(t, ts, "issue3", client, "alice", "alice-pw", "scope", "openid")
-		h := header(t, l.str("access_token"))
+		h := jwtHeader(t, l.str("access_token"))
 		if h["alg"] != want {
 			t.Errorf("%s: access token alg %v, want %s", client, h["alg"], want)
 		}
-		if hid := header(t, l.str("id_token")); hid["alg"] != want {
+		if hid := jwtHeader(t, l.str("id_token")); hid["alg"] != want {
 			t.Errorf("%s: ID token alg %v, want %s", client, hid["alg"], want)
 		}
 		kid, _ := h["kid"].(string)
@@ -79,7 +65,7 @@ func TestIssue3SigningAlgorithms(t *testing.T) {
 		if r := userinfo(t, ts, "issue3", l.str("access_token")); r.Status != 200 {
 			t.Errorf("%s: userinfo %d %s", client, r.Status, r.Body)
 		}
-		if hr := header(t, l.str("refresh_token")); hr["alg"] != "HS256" {
+		if hr := jwtHeader(t, l.str("refresh_token")); hr["alg"] != "HS256" {
 			t.Errorf("%s: refresh token alg %v", client, hr["alg"])
 		}
 	}
@@ -90,7 +76,7 @@ func TestIssue3KeyRotationAndSealing(t *testing.T) {
 	ts := startServer(t, []string{"issue3-base.json"})
 	ctx := context.Background()
 	old := mustLogin(t, ts, "issue3", "app", "alice", "alice-pw")
-	oldKid, _ := header(t, old.str("access_token"))["kid"].(string)
+	oldKid := tokenKid(t, old.str("access_token"))
 
 	newKid, err := ts.Srv.Core.RotateKeys(ctx, "issue3", "")
 	if err != nil {
@@ -100,7 +86,7 @@ func TestIssue3KeyRotationAndSealing(t *testing.T) {
 		t.Fatalf("rotation gave kid %q (old %q)", newKid, oldKid)
 	}
 	fresh := mustLogin(t, ts, "issue3", "app", "alice", "alice-pw")
-	if kid := header(t, fresh.str("access_token"))["kid"]; kid != newKid {
+	if kid := jwtHeader(t, fresh.str("access_token"))["kid"]; kid != newKid {
 		t.Errorf("after rotation tokens are signed by %v, want %s", kid, newKid)
 	}
 	if r := userinfo(t, ts, "issue3", old.str("access_token")); r.Status != 200 {
@@ -112,7 +98,7 @@ func TestIssue3KeyRotationAndSealing(t *testing.T) {
 	}
 	// The refresh of the old session still works (its HMAC key did not
 	// rotate) and gives a token of the new key.
-	if r := refresh(t, ts, "issue3", "app", old.str("refresh_token")); r.Status != 200 || header(t, r.str("access_token"))["kid"] != newKid {
+	if r := refresh(t, ts, "issue3", "app", old.str("refresh_token")); r.Status != 200 || jwtHeader(t, r.str("access_token"))["kid"] != newKid {
 		t.Errorf("refresh after rotation: %d %s", r.Status, r.Body)
 	}
 
@@ -162,7 +148,7 @@ func TestIssue3JWTAttacks(t *testing.T) {
 	ctx := context.Background()
 	l := mustLogin(t, ts, "issue3", "app", "alice", "alice-pw")
 	at := l.str("access_token")
-	h, c := header(t, at), claims(t, at)
+	h, c := jwtHeader(t, at), claims(t, at)
 	if r := userinfo(t, ts, "issue3", at); r.Status != 200 {
 		t.Fatalf("genuine token: %d %s", r.Status, r.Body)
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -100,18 +99,6 @@ func slowHandler(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusOK)
 }
 
-// closedAddr returns a loopback address nothing listens on.
-func closedAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
-}
-
 // startGateway starts the upstreams and a gatehouse serving three realms
 // built from testdata/issue4-gw.json: gw (organization by header, the
 // default realm), gwsub (organization by subdomain of api.example.test)
@@ -129,7 +116,7 @@ func startGateway(t *testing.T, cfg ...func(*server.Config)) *gwEnv {
 		"http://echo.invalid", echo.URL,
 		"http://stream.invalid", stream.URL,
 		"http://slow.invalid", slow.URL,
-		"http://down.invalid", "http://"+closedAddr(t),
+		"http://down.invalid", "http://"+freeAddr(t),
 	)
 	b, err := os.ReadFile(filepath.Join("testdata", "issue4-gw.json"))
 	if err != nil {
@@ -172,6 +159,16 @@ func startGateway(t *testing.T, cfg ...func(*server.Config)) *gwEnv {
 func gwToken(t *testing.T, ts *testServer, realm, user, pw string, extra ...string) *response {
 	t.Helper()
 	return mustLogin(t, ts, realm, "app", user, pw, extra...)
+}
+
+// gwUsersTokens logs alice, bob and carol in to the gw realm and returns
+// their access tokens.
+func gwUsersTokens(t *testing.T, ts *testServer) (alice, bob, carol string) {
+	t.Helper()
+	alice = gwToken(t, ts, gwRealm, "alice", alicePW4).str("access_token")
+	bob = gwToken(t, ts, gwRealm, "bob", bobPW4).str("access_token")
+	carol = gwToken(t, ts, gwRealm, "carol", carolPW4).str("access_token")
+	return alice, bob, carol
 }
 
 // gwReq sends a request to the gateway. headers are "Name: value"; a

@@ -165,9 +165,7 @@ func TestIssue4ChoosingTheOrganization(t *testing.T) {
 	t.Parallel()
 	env := startGateway(t)
 	ts := env.ts
-	alice := gwToken(t, ts, gwRealm, "alice", alicePW4).str("access_token")
-	bob := gwToken(t, ts, gwRealm, "bob", bobPW4).str("access_token")
-	carol := gwToken(t, ts, gwRealm, "carol", carolPW4).str("access_token")
+	alice, bob, carol := gwUsersTokens(t, ts)
 
 	t.Run("two memberships need UserID", func(t *testing.T) {
 		for _, h := range [][]string{nil, {"UserID: MU-not-hers"}, {"Organization: acme"}} {

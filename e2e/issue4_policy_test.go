@@ -16,9 +16,7 @@ func TestIssue4Policy(t *testing.T) {
 	t.Parallel()
 	env := startGateway(t)
 	ts := env.ts
-	alice := gwToken(t, ts, gwRealm, "alice", alicePW4).str("access_token")
-	bob := gwToken(t, ts, gwRealm, "bob", bobPW4).str("access_token")
-	carol := gwToken(t, ts, gwRealm, "carol", carolPW4).str("access_token")
+	alice, bob, carol := gwUsersTokens(t, ts)
 
 	t.Run("private by default", func(t *testing.T) {
 		r := gwReq(t, ts, "GET", "/me", "")

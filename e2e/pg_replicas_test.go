@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
-	"encoding/hex"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -17,74 +16,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
+	"github.com/gatehouse/gatehouse/internal/pgtest"
 	"github.com/gatehouse/gatehouse/internal/server"
 )
-
-// defaultPostgresURL is the PostgreSQL this machine runs;
-// GATEHOUSE_TEST_POSTGRES points the tests elsewhere.
-const defaultPostgresURL = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
 
 // replicaBound is how soon a change on one replica must be honoured by
 // another: the design's "within a second".
 const replicaBound = time.Second
-
-func postgresURL() string {
-	if u := os.Getenv("GATEHOUSE_TEST_POSTGRES"); u != "" {
-		return u
-	}
-	return defaultPostgresURL
-}
-
-// pgSchema creates an empty schema, dropped when the test ends (after
-// every server the test started has closed), and returns a database URL
-// whose search_path selects it. Without a reachable database the test is
-// skipped, except in CI, where that is a failure.
-func pgSchema(t *testing.T) string {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-	defer cancel()
-	conn, err := pgx.Connect(ctx, postgresURL())
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("PostgreSQL not reachable (CI=true): %v", err)
-		}
-		t.Skipf("PostgreSQL not reachable (set GATEHOUSE_TEST_POSTGRES): %v", err)
-	}
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	schema := "gh_e2e_" + hex.EncodeToString(b[:])
-	if _, err := conn.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
-		_ = conn.Close(context.Background())
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if _, err := conn.Exec(ctx, "DROP SCHEMA "+schema+" CASCADE"); err != nil {
-			t.Errorf("drop schema %s: %v", schema, err)
-		}
-		_ = conn.Close(ctx)
-	})
-	return withSearchPath(t, postgresURL(), schema)
-}
-
-// withSearchPath adds search_path to a URL or key=value connection string.
-func withSearchPath(t *testing.T, dsn, schema string) string {
-	t.Helper()
-	if !strings.Contains(dsn, "://") {
-		return dsn + " search_path=" + schema
-	}
-	u, err := url.Parse(dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return u.String()
-}
 
 // masterKeyFile writes a fresh master key to a file of its own, to be
 // shared by every replica of a test.
@@ -121,6 +59,40 @@ func tryPost(u string, form url.Values) answer {
 	return a
 }
 
+// postAlternately sends n token requests with f at once, alternately to
+// replicas a and b, and returns how many succeeded. Each refusal must be
+// invalid_grant: the invariant under test, decided in the database.
+func postAlternately(t *testing.T, a, b *testServer, what string, n int, f url.Values) int {
+	t.Helper()
+	res := make([]answer, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		ts := a
+		if i%2 == 1 {
+			ts = b
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			res[i] = tryPost(ts.oidc("issue3", "token"), f)
+		}()
+	}
+	wg.Wait()
+	ok := 0
+	for _, r := range res {
+		switch {
+		case r.err != nil:
+			t.Errorf("%s: %v", what, r.err)
+		case r.status == 200:
+			ok++
+		case r.status == 400 && r.str("error") == "invalid_grant":
+		default:
+			t.Errorf("%s: unexpected %d %v", what, r.status, r.json)
+		}
+	}
+	return ok
+}
+
 // within polls ok every 10 ms until it holds or replicaBound has passed,
 // and reports how long it took.
 func within(t *testing.T, what string, ok func() bool) {
@@ -144,7 +116,7 @@ func within(t *testing.T, what string, ok func() bool) {
 // decided in the database), the cached state within a second (it follows
 // LISTEN/NOTIFY).
 func TestPostgresReplicas(t *testing.T) {
-	dbURL := pgSchema(t)
+	_, dbURL := pgtest.Schema(t, "gh_e2e_")
 	keyFile := masterKeyFile(t)
 	echo := httptest.NewServer(http.HandlerFunc(echoHandler))
 	t.Cleanup(echo.Close)
@@ -183,15 +155,33 @@ func TestPostgresReplicas(t *testing.T) {
 		}
 	})
 
-	t.Run("LogoutOnARefusedOnB", func(t *testing.T) {
-		createUser(t, a, "issue3", "ub", pw)
-		l := mustLogin(t, a, "issue3", "app", "ub", pw)
+	// loginSeenByB logs a new user in on A and has B accept the access
+	// token, so that it sits in B's caches before A ends it.
+	loginSeenByB := func(t *testing.T, user, before string) *response {
+		t.Helper()
+		createUser(t, a, "issue3", user, pw)
+		l := mustLogin(t, a, "issue3", "app", user, pw)
 		at := l.str("access_token")
-		// B has checked the token, so it sits in B's caches.
 		if ui := userinfo(t, b, "issue3", at); ui.Status != 200 {
-			t.Fatalf("B's userinfo before logout: %d %s", ui.Status, ui.Body)
+			t.Fatalf("B's userinfo before %s: %d %s", before, ui.Status, ui.Body)
 		}
-		want200(t, "B's gateway before logout", gwReq(t, b, "GET", "/me", at))
+		want200(t, "B's gateway before "+before, gwReq(t, b, "GET", "/me", at))
+		return l
+	}
+	// refusedByB waits until B's userinfo, gateway and introspection all
+	// refuse at.
+	refusedByB := func(t *testing.T, what, at string) {
+		t.Helper()
+		within(t, what, func() bool {
+			return userinfo(t, b, "issue3", at).Status == 401 &&
+				gwReq(t, b, "GET", "/me", at).Status == 401 &&
+				!active(t, b, at)
+		})
+	}
+
+	t.Run("LogoutOnARefusedOnB", func(t *testing.T) {
+		l := loginSeenByB(t, "ub", "logout")
+		at := l.str("access_token")
 		if !active(t, b, at) {
 			t.Fatal("B's introspection: inactive before logout")
 		}
@@ -199,61 +189,22 @@ func TestPostgresReplicas(t *testing.T) {
 		if lo.Status != 204 {
 			t.Fatalf("logout on A: %d %s", lo.Status, lo.Body)
 		}
-		within(t, "B refuses the logged-out token", func() bool {
-			return userinfo(t, b, "issue3", at).Status == 401 &&
-				gwReq(t, b, "GET", "/me", at).Status == 401 &&
-				!active(t, b, at)
-		})
+		refusedByB(t, "B refuses the logged-out token", at)
 	})
 
 	t.Run("RevokeOnAHonouredByB", func(t *testing.T) {
-		createUser(t, a, "issue3", "uc", pw)
-		l := mustLogin(t, a, "issue3", "app", "uc", pw)
-		at := l.str("access_token")
-		if ui := userinfo(t, b, "issue3", at); ui.Status != 200 {
-			t.Fatalf("B's userinfo before revocation: %d %s", ui.Status, ui.Body)
-		}
-		want200(t, "B's gateway before revocation", gwReq(t, b, "GET", "/me", at))
+		at := loginSeenByB(t, "uc", "revocation").str("access_token")
 		rv := postForm(t, a.oidc("issue3", "revoke"), form("token", at, "token_type_hint", "access_token", "client_id", "app"))
 		if rv.Status != 200 {
 			t.Fatalf("revoke on A: %d %s", rv.Status, rv.Body)
 		}
-		within(t, "B refuses the revoked token", func() bool {
-			return userinfo(t, b, "issue3", at).Status == 401 &&
-				gwReq(t, b, "GET", "/me", at).Status == 401 &&
-				!active(t, b, at)
-		})
+		refusedByB(t, "B refuses the revoked token", at)
 	})
 
 	t.Run("SessionLimitAcrossReplicas", func(t *testing.T) {
 		createUser(t, a, "issue3", "ud", pw)
 		const n = 50
-		res := make([]answer, n)
-		var wg sync.WaitGroup
-		for i := range n {
-			ts := a
-			if i%2 == 1 {
-				ts = b
-			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				res[i] = tryPost(ts.oidc("issue3", "token"), form("grant_type", "password", "client_id", "app", "username", "ud", "password", pw))
-			}()
-		}
-		wg.Wait()
-		ok := 0
-		for _, r := range res {
-			switch {
-			case r.err != nil:
-				t.Errorf("login: %v", r.err)
-			case r.status == 200:
-				ok++
-			case r.status == 400 && r.str("error") == "invalid_grant":
-			default:
-				t.Errorf("login: unexpected %d %v", r.status, r.json)
-			}
-		}
+		ok := postAlternately(t, a, b, "login", n, form("grant_type", "password", "client_id", "app", "username", "ud", "password", pw))
 		if ok != 5 {
 			t.Errorf("%d of %d parallel logins succeeded, want exactly the limit, 5", ok, n)
 		}
@@ -266,32 +217,7 @@ func TestPostgresReplicas(t *testing.T) {
 		createUser(t, a, "issue3", "ue", pw)
 		rt := mustLogin(t, a, "issue3", "app", "ue", pw).str("refresh_token")
 		const n = 20
-		res := make([]answer, n)
-		var wg sync.WaitGroup
-		for i := range n {
-			ts := a
-			if i%2 == 1 {
-				ts = b
-			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				res[i] = tryPost(ts.oidc("issue3", "token"), form("grant_type", "refresh_token", "client_id", "app", "refresh_token", rt))
-			}()
-		}
-		wg.Wait()
-		ok := 0
-		for _, r := range res {
-			switch {
-			case r.err != nil:
-				t.Errorf("refresh: %v", r.err)
-			case r.status == 200:
-				ok++
-			case r.status == 400 && r.str("error") == "invalid_grant":
-			default:
-				t.Errorf("refresh: unexpected %d %v", r.status, r.json)
-			}
-		}
+		ok := postAlternately(t, a, b, "refresh", n, form("grant_type", "refresh_token", "client_id", "app", "refresh_token", rt))
 		if ok != 1 {
 			t.Errorf("%d of %d parallel refreshes of one token succeeded, want exactly 1", ok, n)
 		}
@@ -347,7 +273,7 @@ func TestPostgresReplicas(t *testing.T) {
 // on an empty database, each told to import the same realm and to create
 // the demo realm, all start; one of them imports each realm.
 func TestPostgresReplicasStartTogether(t *testing.T) {
-	dbURL := pgSchema(t)
+	_, dbURL := pgtest.Schema(t, "gh_e2e_")
 	keyFile := masterKeyFile(t)
 	realm := filepath.Join("testdata", "issue3-limits.json")
 	const n = 3
@@ -382,22 +308,6 @@ func TestPostgresReplicasStartTogether(t *testing.T) {
 			}
 		}
 	}
-}
-
-// tokenKid is the kid in a JWT's header.
-func tokenKid(t *testing.T, jwt string) string {
-	t.Helper()
-	h, _, _ := strings.Cut(jwt, ".")
-	b, err := decodeSegment(h)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var m map[string]any
-	if err := json.Unmarshal(b, &m); err != nil {
-		t.Fatal(err)
-	}
-	kid, _ := m["kid"].(string)
-	return kid
 }
 
 // jwksHas reports whether ts's JWKS for issue3 lists kid.

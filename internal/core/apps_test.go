@@ -3,10 +3,8 @@ package core_test
 import (
 	"bufio"
 	"context"
-	"crypto/rand"
 	"errors"
 	"net"
-	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -14,11 +12,8 @@ import (
 	"time"
 
 	"github.com/gatehouse/gatehouse/internal/core"
-	"github.com/gatehouse/gatehouse/internal/keys"
-	"github.com/gatehouse/gatehouse/internal/password"
-	"github.com/gatehouse/gatehouse/internal/realmjson"
+	"github.com/gatehouse/gatehouse/internal/coretest"
 	"github.com/gatehouse/gatehouse/internal/store"
-	"github.com/gatehouse/gatehouse/internal/store/sqlite"
 )
 
 const appsRealm = `{
@@ -55,37 +50,7 @@ func appsUser(t *testing.T, s *core.Service, name string) store.User {
 
 func newAppsService(t *testing.T, clock *appsClock) *core.Service {
 	t.Helper()
-	st, err := sqlite.Open(filepath.Join(t.TempDir(), "gatehouse.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	master := make([]byte, 32)
-	_, _ = rand.Read(master)
-	km, err := keys.NewManager(st, master, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(km.Close)
-	svc, err := core.New(context.Background(), core.Config{
-		Store: st, Keys: km,
-		Passwords: password.NewHasher(password.Params{Memory: 64, Iterations: 1, Parallelism: 1, KeyLen: 32, SaltLen: 16}),
-		Secrets:   password.NewSecretHasher(password.DeriveKey(master, "client-secret-hash")),
-		BaseURL:   "http://127.0.0.1:8080",
-		Now:       clock.now,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(svc.Close)
-	p, err := realmjson.Parse([]byte(appsRealm))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := svc.ImportRealm(context.Background(), p, false); err != nil {
-		t.Fatal(err)
-	}
-	return svc
+	return coretest.New(t, appsRealm, coretest.WithClock(clock.now))
 }
 
 func coreErr(t *testing.T, err error, status int, msgPart string) {

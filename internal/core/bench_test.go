@@ -8,15 +8,13 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha256"
-	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/gatehouse/gatehouse/internal/core"
-	"github.com/gatehouse/gatehouse/internal/keys"
+	"github.com/gatehouse/gatehouse/internal/coretest"
 	"github.com/gatehouse/gatehouse/internal/password"
-	"github.com/gatehouse/gatehouse/internal/realmjson"
-	"github.com/gatehouse/gatehouse/internal/store/sqlite"
 )
 
 // benchRealm has one public client, one service-account client and a user.
@@ -35,41 +33,9 @@ const benchRealm = `{
 
 func newBenchService(tb testing.TB, rotate bool, pp password.Params) *core.Service {
 	tb.Helper()
-	dir := tb.TempDir()
-	st, err := sqlite.Open(filepath.Join(dir, "gatehouse.db"))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { st.Close() })
-	master := make([]byte, 32)
-	_, _ = rand.Read(master)
-	km, err := keys.NewManager(st, master, nil)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(km.Close)
-	svc, err := core.New(context.Background(), core.Config{
-		Store: st, Keys: km,
-		Passwords: password.NewHasher(pp),
-		Secrets:   password.NewSecretHasher(password.DeriveKey(master, "client-secret-hash")),
-		BaseURL:   "http://127.0.0.1:8080",
-	})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(svc.Close)
-	doc := strings.Replace(benchRealm, "%ROTATE%", map[bool]string{true: "true", false: "false"}[rotate], 1)
-	p, err := realmjson.Parse([]byte(doc))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	if err := svc.ImportRealm(context.Background(), p, false); err != nil {
-		tb.Fatal(err)
-	}
-	return svc
+	doc := strings.Replace(benchRealm, "%ROTATE%", strconv.FormatBool(rotate), 1)
+	return coretest.New(tb, doc, coretest.WithPasswords(pp))
 }
-
-var cheap = password.Params{Memory: 64, Iterations: 1, Parallelism: 1}
 
 func ccRequest(client string) core.TokenRequest {
 	return core.TokenRequest{Realm: "bench", GrantType: core.GrantClientCredentials,
@@ -80,7 +46,7 @@ func ccRequest(client string) core.TokenRequest {
 // core: client authentication, claims, one RS256 signature. Compare with
 // BenchmarkBareRSA2048Sign in the same run.
 func BenchmarkClientCredentialsRS256(b *testing.B) {
-	svc := newBenchService(b, false, cheap)
+	svc := newBenchService(b, false, coretest.CheapPasswords())
 	ctx := context.Background()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
@@ -93,7 +59,7 @@ func BenchmarkClientCredentialsRS256(b *testing.B) {
 
 // BenchmarkClientCredentialsES256: the same with an ES256 client.
 func BenchmarkClientCredentialsES256(b *testing.B) {
-	svc := newBenchService(b, false, cheap)
+	svc := newBenchService(b, false, coretest.CheapPasswords())
 	ctx := context.Background()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
@@ -122,7 +88,7 @@ func BenchmarkPasswordGrant(b *testing.B) {
 }
 
 func benchRefresh(b *testing.B, rotate bool) {
-	svc := newBenchService(b, rotate, cheap)
+	svc := newBenchService(b, rotate, coretest.CheapPasswords())
 	ctx := context.Background()
 	login := core.TokenRequest{Realm: "bench", GrantType: core.GrantPassword,
 		Client: core.ClientAuth{ClientID: "app"}, Username: "alice", Password: "alice-password"}
@@ -153,7 +119,7 @@ func BenchmarkRefreshRotationOff(b *testing.B) { benchRefresh(b, false) }
 func BenchmarkRefreshRotationOn(b *testing.B)  { benchRefresh(b, true) }
 
 func benchAuthenticate(b *testing.B, cached bool) {
-	svc := newBenchService(b, false, cheap)
+	svc := newBenchService(b, false, coretest.CheapPasswords())
 	ctx := context.Background()
 	resp, err := svc.Token(ctx, ccRequest("svc"))
 	if err != nil {

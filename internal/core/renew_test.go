@@ -2,19 +2,15 @@ package core_test
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
-	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/gatehouse/gatehouse/internal/core"
-	"github.com/gatehouse/gatehouse/internal/keys"
-	"github.com/gatehouse/gatehouse/internal/password"
-	"github.com/gatehouse/gatehouse/internal/realmjson"
-	"github.com/gatehouse/gatehouse/internal/store/sqlite"
+	"github.com/gatehouse/gatehouse/internal/coretest"
 )
 
 // renewRealm has a renewable and an ordinary user, a public and a
@@ -37,37 +33,7 @@ const renewRealm = `{
 
 func newRenewService(t *testing.T, rotate bool) *core.Service {
 	t.Helper()
-	st, err := sqlite.Open(filepath.Join(t.TempDir(), "gatehouse.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	master := make([]byte, 32)
-	_, _ = rand.Read(master)
-	km, err := keys.NewManager(st, master, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(km.Close)
-	svc, err := core.New(context.Background(), core.Config{
-		Store: st, Keys: km,
-		Passwords: password.NewHasher(cheap),
-		Secrets:   password.NewSecretHasher(password.DeriveKey(master, "client-secret-hash")),
-		BaseURL:   "http://127.0.0.1:8080",
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(svc.Close)
-	doc := strings.Replace(renewRealm, "%ROTATE%", map[bool]string{true: "true", false: "false"}[rotate], 1)
-	p, err := realmjson.Parse([]byte(doc))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := svc.ImportRealm(context.Background(), p, false); err != nil {
-		t.Fatal(err)
-	}
-	return svc
+	return coretest.New(t, strings.Replace(renewRealm, "%ROTATE%", strconv.FormatBool(rotate), 1))
 }
 
 func passwordLogin(t *testing.T, svc *core.Service, client, secret, user, pw, scope string) *core.TokenResponse {

@@ -527,14 +527,25 @@ func newCollection[T any](entries []T) collection[T] {
 	return collection[T]{TotalResults: len(entries), ItemsPerPage: len(entries), Entry: entries}
 }
 
-func (h *Handler) listApps(w http.ResponseWriter, r *http.Request) {
+// consumerData authenticates a consumer-API call and loads, with load,
+// what belongs to its user. On a failure it has answered and ok is false.
+func consumerData[T any](h *Handler, w http.ResponseWriter, r *http.Request,
+	load func(ctx context.Context, realm, userID string) (T, error)) (data T, ok bool) {
 	p, ok := h.consumer(w, r)
 	if !ok {
-		return
+		return data, false
 	}
-	apps, err := h.core.ListApps(r.Context(), h.opt.Realm, p.Subject)
+	data, err := load(r.Context(), h.opt.Realm, p.Subject)
 	if err != nil {
 		h.failCore(w, err)
+		return data, false
+	}
+	return data, true
+}
+
+func (h *Handler) listApps(w http.ResponseWriter, r *http.Request) {
+	apps, ok := consumerData(h, w, r, h.core.ListApps)
+	if !ok {
 		return
 	}
 	out := make([]appJSON, 0, len(apps))
@@ -545,13 +556,8 @@ func (h *Handler) listApps(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) getApp(w http.ResponseWriter, r *http.Request) {
-	p, ok := h.consumer(w, r)
+	apps, ok := consumerData(h, w, r, h.core.ListApps)
 	if !ok {
-		return
-	}
-	apps, err := h.core.ListApps(r.Context(), h.opt.Realm, p.Subject)
-	if err != nil {
-		h.failCore(w, err)
 		return
 	}
 	id := r.PathValue("app_id")
@@ -615,13 +621,8 @@ type scopeJSON struct {
 }
 
 func (h *Handler) scopes(w http.ResponseWriter, r *http.Request) {
-	p, ok := h.consumer(w, r)
+	sc, ok := consumerData(h, w, r, h.core.UserScopes)
 	if !ok {
-		return
-	}
-	sc, err := h.core.UserScopes(r.Context(), h.opt.Realm, p.Subject)
-	if err != nil {
-		h.failCore(w, err)
 		return
 	}
 	out := make([]scopeJSON, 0, len(sc))

@@ -9,6 +9,7 @@ import (
 
 	"github.com/gatehouse/gatehouse/internal/core"
 	"github.com/gatehouse/gatehouse/internal/store"
+	"github.com/gatehouse/gatehouse/pkg/middleware"
 )
 
 // errUserIDBody is the exact answer of seed 004's API to a user of several
@@ -60,7 +61,7 @@ func bearerToken(h http.Header) (token string, present, ok bool) {
 func (g *Gateway) authenticate(w http.ResponseWriter, r *http.Request, cfg *realmConfig, aud bool) (*core.Principal, bool) {
 	tok, present, ok := bearerToken(r.Header)
 	if !present {
-		w.Header().Set("WWW-Authenticate", `Bearer realm="`+quoteValue(cfg.name)+`"`)
+		w.Header().Set("WWW-Authenticate", middleware.Challenge{Realm: cfg.name}.String())
 		writeError(w, http.StatusUnauthorized, core.InvalidToken, "a bearer token is required")
 		return nil, false
 	}
@@ -101,7 +102,7 @@ func (g *Gateway) authenticate(w http.ResponseWriter, r *http.Request, cfg *real
 }
 
 func (g *Gateway) unauthorized(w http.ResponseWriter, cfg *realmConfig, desc string) {
-	w.Header().Set("WWW-Authenticate", `Bearer realm="`+quoteValue(cfg.name)+`", error="invalid_token", error_description="`+quoteValue(desc)+`"`)
+	w.Header().Set("WWW-Authenticate", middleware.Challenge{Realm: cfg.name, Error: core.InvalidToken, Description: desc}.String())
 	writeError(w, http.StatusUnauthorized, core.InvalidToken, desc)
 }
 
@@ -245,36 +246,6 @@ func writeError(w http.ResponseWriter, status int, code, desc string) {
 	h.Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(status)
 	_, _ = w.Write(b)
-}
-
-// quoteValue makes s safe inside a quoted-string of WWW-Authenticate: RFC
-// 6750 §3 allows only %x20-21 / %x23-5B / %x5D-7E in error_description, so
-// quote and backslash are escaped and anything else outside printable
-// ASCII becomes "?".
-func quoteValue(s string) string {
-	clean := true
-	for i := 0; i < len(s); i++ {
-		if b := s[i]; b < 0x20 || b > 0x7e || b == '"' || b == '\\' {
-			clean = false
-			break
-		}
-	}
-	if clean {
-		return s
-	}
-	var sb strings.Builder
-	for _, c := range s {
-		switch {
-		case c == '"' || c == '\\':
-			sb.WriteByte('\\')
-			sb.WriteRune(c)
-		case c < 0x20 || c > 0x7e:
-			sb.WriteByte('?')
-		default:
-			sb.WriteRune(c)
-		}
-	}
-	return sb.String()
 }
 
 // HostMatches reports whether a request's Host (port ignored, case

@@ -23,6 +23,7 @@ import (
 
 	"github.com/gatehouse/gatehouse/internal/core"
 	"github.com/gatehouse/gatehouse/internal/store"
+	"github.com/gatehouse/gatehouse/pkg/middleware"
 )
 
 // Authenticator is what the gateway needs from the core.
@@ -191,7 +192,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		for _, s := range rt.scopes {
 			if !contains(held, s) {
 				g.log.Debug("gateway: insufficient scope", "realm", cfg.name, "path", p, "sub", prin.Subject, "scope", s)
-				w.Header().Set("WWW-Authenticate", `Bearer error="insufficient_scope", scope="`+quoteValue(strings.Join(rt.scopes, " "))+`"`)
+				w.Header().Set("WWW-Authenticate", middleware.Challenge{Error: core.InsufficientScope, Scope: strings.Join(rt.scopes, " ")}.String())
 				writeError(w, http.StatusForbidden, core.InsufficientScope, "the operation requires scope "+strings.Join(rt.scopes, " ")+"; missing "+s)
 				return
 			}

@@ -120,12 +120,6 @@ func TestBearerToken(t *testing.T) {
 	}
 }
 
-func TestQuoteValue(t *testing.T) {
-	if got := quoteValue(`a "b" \ c` + "\n\u00e9"); got != `a \"b\" \\ c??` {
-		t.Fatalf("quoteValue: %q", got)
-	}
-}
-
 // FuzzRouteMatch checks that no operation path and no request path makes
 // the router panic, and that a match is always consistent with cleaning.
 func FuzzRouteMatch(f *testing.F) {

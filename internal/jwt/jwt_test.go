@@ -81,23 +81,9 @@ func TestRoundTripEveryAlg(t *testing.T) {
 				t.Fatalf("ES256 signature is %d bytes, want raw r||s of 64", len(p.Signature))
 			}
 
+			checkHeaderAsJSON(t, tok, p.Header)
+
 			// Tampered payload.
-			// The header means the same to encoding/json as to Parse.
-			hdr, _ := base64.RawURLEncoding.DecodeString(strings.Split(tok, ".")[0])
-			var m map[string]any
-			if err := json.Unmarshal(hdr, &m); err != nil {
-				t.Fatalf("Parse accepted a header encoding/json rejects: %v", err)
-			}
-			for name, got := range map[string]string{"alg": p.Header.Alg, "kid": p.Header.Kid, "typ": p.Header.Typ} {
-				if v, ok := m[name]; (ok && v != got) || (!ok && got != "") {
-					t.Fatalf("%s: Parse %q, encoding/json %v", name, got, v)
-				}
-			}
-			for _, name := range []string{"crit", "jku", "jwk", "x5u"} {
-				if _, ok := m[name]; ok {
-					t.Fatalf("accepted %s", name)
-				}
-			}
 			parts := strings.Split(tok, ".")
 			forged := parts[0] + "." + enc(`{"sub":"admin","exp":2000000000}`)
 			if err := Verify(kp.alg, kp.pub, []byte(forged), p.Signature); !errors.Is(err, ErrSignature) {
@@ -555,22 +541,7 @@ func FuzzParse(f *testing.F) {
 		if len(p.Signature) == 0 {
 			t.Fatal("accepted empty signature")
 		}
-		// The header means the same to encoding/json as to Parse.
-		hdr, _ := base64.RawURLEncoding.DecodeString(strings.Split(tok, ".")[0])
-		var m map[string]any
-		if err := json.Unmarshal(hdr, &m); err != nil {
-			t.Fatalf("Parse accepted a header encoding/json rejects: %v", err)
-		}
-		for name, got := range map[string]string{"alg": p.Header.Alg, "kid": p.Header.Kid, "typ": p.Header.Typ} {
-			if v, ok := m[name]; (ok && v != got) || (!ok && got != "") {
-				t.Fatalf("%s: Parse %q, encoding/json %v", name, got, v)
-			}
-		}
-		for _, name := range []string{"crit", "jku", "jwk", "x5u"} {
-			if _, ok := m[name]; ok {
-				t.Fatalf("accepted %s", name)
-			}
-		}
+		checkHeaderAsJSON(t, tok, p.Header)
 		parts := strings.Split(tok, ".")
 		if len(parts) != 3 ||
 			base64.RawURLEncoding.EncodeToString(p.Payload) != parts[1] ||
@@ -724,5 +695,27 @@ func TestHeaderMemberLimit(t *testing.T) {
 	_, err := Parse(enc(`{"alg":"RS256"`+manyMembers(maxHeaderParams)+`}`) + ".e30.AA")
 	if err == nil || !strings.Contains(err.Error(), "too many") {
 		t.Fatalf("%d members: %v", maxHeaderParams+1, err)
+	}
+}
+
+// checkHeaderAsJSON checks that the header Parse accepted in tok means the
+// same to encoding/json as to Parse (h), and holds none of the parameters
+// Parse must refuse.
+func checkHeaderAsJSON(t *testing.T, tok string, h Header) {
+	t.Helper()
+	hdr, _ := base64.RawURLEncoding.DecodeString(strings.Split(tok, ".")[0])
+	var m map[string]any
+	if err := json.Unmarshal(hdr, &m); err != nil {
+		t.Fatalf("Parse accepted a header encoding/json rejects: %v", err)
+	}
+	for name, got := range map[string]string{"alg": h.Alg, "kid": h.Kid, "typ": h.Typ} {
+		if v, ok := m[name]; (ok && v != got) || (!ok && got != "") {
+			t.Fatalf("%s: Parse %q, encoding/json %v", name, got, v)
+		}
+	}
+	for _, name := range []string{"crit", "jku", "jwk", "x5u"} {
+		if _, ok := m[name]; ok {
+			t.Fatalf("accepted %s", name)
+		}
 	}
 }

@@ -2,21 +2,16 @@ package syncgw
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/gatehouse/gatehouse/internal/core"
-	"github.com/gatehouse/gatehouse/internal/keys"
-	"github.com/gatehouse/gatehouse/internal/password"
-	"github.com/gatehouse/gatehouse/internal/realmjson"
-	"github.com/gatehouse/gatehouse/internal/store/sqlite"
+	"github.com/gatehouse/gatehouse/internal/coretest"
 )
 
 const realmDoc = `{
@@ -31,43 +26,9 @@ const realmDoc = `{
   "gatehouse": {"aliases": ["%s"]}
 }`
 
-func newCore(t testing.TB) *core.Service {
-	t.Helper()
-	st, err := sqlite.Open(filepath.Join(t.TempDir(), "gatehouse.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	master := make([]byte, 32)
-	_, _ = rand.Read(master)
-	km, err := keys.NewManager(st, master, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(km.Close)
-	svc, err := core.New(context.Background(), core.Config{
-		Store: st, Keys: km,
-		Passwords: password.NewHasher(password.Params{Memory: 64, Iterations: 1, Parallelism: 1}),
-		Secrets:   password.NewSecretHasher(password.DeriveKey(master, "client-secret-hash")),
-		BaseURL:   "http://127.0.0.1:8080",
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(svc.Close)
-	return svc
-}
-
 func importRealm(t testing.TB, svc *core.Service, name, alias string) {
 	t.Helper()
-	doc := []byte(fmt.Sprintf(realmDoc, name, alias))
-	p, err := realmjson.Parse(doc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := svc.ImportRealm(context.Background(), p, false); err != nil {
-		t.Fatal(err)
-	}
+	coretest.Import(t, svc, fmt.Sprintf(realmDoc, name, alias))
 }
 
 // newMux registers the routes the real server has that could collide:
@@ -103,7 +64,7 @@ func login(t testing.TB, svc *core.Service, realm, user string) *core.TokenRespo
 }
 
 func TestRefreshByNameAndAlias(t *testing.T) {
-	svc := newCore(t)
+	svc := coretest.New(t, "")
 	importRealm(t, svc, "ws", "whitespace")
 	// A realm literally named "realms" is reached through an alias: its
 	// own name's path is Keycloak's /realms/{realm}.
@@ -132,7 +93,7 @@ func TestRefreshByNameAndAlias(t *testing.T) {
 }
 
 func TestRefreshErrors(t *testing.T) {
-	svc := newCore(t)
+	svc := coretest.New(t, "")
 	importRealm(t, svc, "ws", "whitespace")
 	mux := newMux(svc)
 	plain := login(t, svc, "ws", "plain")
@@ -155,7 +116,7 @@ func TestRefreshErrors(t *testing.T) {
 }
 
 func TestLateRealmGetsRoute(t *testing.T) {
-	svc := newCore(t)
+	svc := coretest.New(t, "")
 	mux := newMux(svc)
 	importRealm(t, svc, "late", "late-db")
 	tok := login(t, svc, "late", "renny")
@@ -191,7 +152,7 @@ func waitAlias(t testing.TB, svc *core.Service, name string) {
 // FuzzRefreshToken: whatever the query holds, the answer is a 4xx in Sync
 // Gateway's error shape, never a 500 or a panic.
 func FuzzRefreshToken(f *testing.F) {
-	svc := newCore(f)
+	svc := coretest.New(f, "")
 	importRealm(f, svc, "ws", "whitespace")
 	mux := newMux(svc)
 	tok := login(f, svc, "ws", "plain")

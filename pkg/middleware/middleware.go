@@ -203,7 +203,7 @@ func (m *Middleware) Handler(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		tok, present, ok := bearerToken(r.Header)
 		if !present {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="`+quote(m.realm)+`"`)
+			w.Header().Set("WWW-Authenticate", Challenge{Realm: m.realm}.String())
 			writeError(w, &Error{Status: http.StatusUnauthorized, Code: "invalid_token", Description: "a bearer token is required"})
 			return
 		}
@@ -227,9 +227,9 @@ func (m *Middleware) Handler(next http.Handler) http.Handler {
 func (m *Middleware) reject(w http.ResponseWriter, e *Error) {
 	switch e.Code {
 	case "invalid_token":
-		w.Header().Set("WWW-Authenticate", `Bearer realm="`+quote(m.realm)+`", error="invalid_token", error_description="`+quote(e.Description)+`"`)
+		w.Header().Set("WWW-Authenticate", Challenge{Realm: m.realm, Error: e.Code, Description: e.Description}.String())
 	case "insufficient_scope":
-		w.Header().Set("WWW-Authenticate", `Bearer realm="`+quote(m.realm)+`", error="insufficient_scope", scope="`+quote(e.Scope)+`"`)
+		w.Header().Set("WWW-Authenticate", Challenge{Realm: m.realm, Error: e.Code, Scope: e.Scope}.String())
 	default:
 		w.Header().Set("Retry-After", "1")
 	}
@@ -554,22 +554,4 @@ func writeError(w http.ResponseWriter, e *Error) {
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(e.Status)
 	_, _ = w.Write(b)
-}
-
-// quote makes s safe inside a quoted-string of WWW-Authenticate (RFC 6750
-// §3: printable ASCII only, quote and backslash escaped).
-func quote(s string) string {
-	var sb strings.Builder
-	for _, c := range s {
-		switch {
-		case c == '"' || c == '\\':
-			sb.WriteByte('\\')
-			sb.WriteRune(c)
-		case c < 0x20 || c > 0x7e:
-			sb.WriteByte('?')
-		default:
-			sb.WriteRune(c)
-		}
-	}
-	return sb.String()
 }
