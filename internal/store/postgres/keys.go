@@ -5,29 +5,11 @@ import (
 	"time"
 
 	"github.com/gatehouse/gatehouse/internal/store"
+	"github.com/gatehouse/gatehouse/internal/store/sqlstore"
 )
 
-// keyCols starts with the two key columns (see updateSQL).
-const keyCols = `realm, kid, alg, use, private, public, created, active, retire_at`
-
-func scanKey(sc scanner) (store.Key, error) {
-	var (
-		k                 store.Key
-		created, retireAt int64
-	)
-	if err := sc.Scan(&k.Realm, &k.KID, &k.Alg, &k.Use, &k.Private, &k.Public, &created, &k.Active, &retireAt); err != nil {
-		return store.Key{}, err
-	}
-	k.Created, k.RetireAt = fromMS(created), fromMS(retireAt)
-	return k, nil
-}
-
-func keyArgs(k store.Key) []any {
-	return []any{k.Realm, k.KID, k.Alg, k.Use, nilIfEmpty(k.Private), nilIfEmpty(k.Public), ms(k.Created), k.Active, ms(k.RetireAt)}
-}
-
 func insertKey(ctx context.Context, tx *wtx, k store.Key) error {
-	if _, err := tx.Exec(ctx, insertSQL("keys", keyCols), keyArgs(k)...); err != nil {
+	if _, err := tx.Exec(ctx, insertSQL("keys", sqlstore.KeyColumns), sqlstore.KeyArgs(k)...); err != nil {
 		return mapErr(err, "create key "+k.KID)
 	}
 	tx.changed(store.Change{Kind: store.ChangeKey, Realm: k.Realm, ID: k.KID})
@@ -36,8 +18,8 @@ func insertKey(ctx context.Context, tx *wtx, k store.Key) error {
 
 // ListKeys returns a realm's keys, oldest first.
 func (s *Store) ListKeys(ctx context.Context, realm string) ([]store.Key, error) {
-	rows, err := s.pool.Query(ctx, `SELECT `+keyCols+` FROM keys WHERE realm = $1 ORDER BY created, kid`, realm)
-	return collect(rows, err, "list keys", scanKey)
+	rows, err := s.pool.Query(ctx, `SELECT `+sqlstore.KeyColumns+` FROM keys WHERE realm = $1 ORDER BY created, kid`, realm)
+	return collect(rows, err, "list keys", sqlstore.ScanKey)
 }
 
 // CreateKey inserts k; its realm must exist.
@@ -49,8 +31,8 @@ func (s *Store) CreateKey(ctx context.Context, k store.Key) error {
 // and writes its result; realm and kid cannot change.
 func (s *Store) UpdateKey(ctx context.Context, realm, kid string, fn func(store.Key) (store.Key, error)) error {
 	return s.write(ctx, func(tx *wtx) error {
-		old, err := scanKey(tx.QueryRow(ctx,
-			`SELECT `+keyCols+` FROM keys WHERE realm = $1 AND kid = $2 FOR UPDATE`, realm, kid))
+		old, err := sqlstore.ScanKey(tx.QueryRow(ctx,
+			`SELECT `+sqlstore.KeyColumns+` FROM keys WHERE realm = $1 AND kid = $2 FOR UPDATE`, realm, kid))
 		if err != nil {
 			return mapErr(err, "key "+kid)
 		}
@@ -59,7 +41,7 @@ func (s *Store) UpdateKey(ctx context.Context, realm, kid string, fn func(store.
 			return err
 		}
 		k.Realm, k.KID = realm, kid
-		if _, err := tx.Exec(ctx, updateSQL("keys", keyCols, 2), keyArgs(k)...); err != nil {
+		if _, err := tx.Exec(ctx, updateSQL("keys", sqlstore.KeyColumns, 2), sqlstore.KeyArgs(k)...); err != nil {
 			return mapErr(err, "update key "+kid)
 		}
 		tx.changed(store.Change{Kind: store.ChangeKey, Realm: realm, ID: kid})
@@ -86,13 +68,12 @@ func (s *Store) DeleteKey(ctx context.Context, realm, kid string) error {
 // ListRevocations finds it. Revoking a jti again keeps the first record.
 func (s *Store) Revoke(ctx context.Context, r store.Revocation) error {
 	if r.Created.IsZero() {
-		r.Created = nowMS()
+		r.Created = sqlstore.NowMillis()
 	}
 	return s.write(ctx, func(tx *wtx) error {
 		_, err := tx.Exec(ctx,
-			`INSERT INTO revocations (realm, jti, expires, created) VALUES ($1, $2, $3, $4)
-			 ON CONFLICT (realm, jti) DO NOTHING`,
-			r.Realm, r.JTI, ms(r.Expires), ms(r.Created))
+			insertSQL("revocations", sqlstore.RevocationColumns)+` ON CONFLICT (realm, jti) DO NOTHING`,
+			sqlstore.RevocationArgs(r)...)
 		if err != nil {
 			return mapErr(err, "revoke")
 		}
@@ -116,17 +97,9 @@ func (s *Store) IsRevoked(ctx context.Context, realm, jti string) (bool, error) 
 // after since, oldest first.
 func (s *Store) ListRevocations(ctx context.Context, since time.Time) ([]store.Revocation, error) {
 	rows, err := s.pool.Query(ctx,
-		`SELECT realm, jti, expires, created FROM revocations WHERE created >= $1 ORDER BY created, realm, jti`,
-		ms(since))
-	return collect(rows, err, "list revocations", func(sc scanner) (store.Revocation, error) {
-		var (
-			r                store.Revocation
-			expires, created int64
-		)
-		err := sc.Scan(&r.Realm, &r.JTI, &expires, &created)
-		r.Expires, r.Created = fromMS(expires), fromMS(created)
-		return r, err
-	})
+		`SELECT `+sqlstore.RevocationColumns+` FROM revocations WHERE created >= $1 ORDER BY created, realm, jti`,
+		sqlstore.Millis(since))
+	return collect(rows, err, "list revocations", sqlstore.ScanRevocation)
 }
 
 // UseOnce records key until expires, in one statement: of concurrent
@@ -140,7 +113,7 @@ func (s *Store) UseOnce(ctx context.Context, realm, key string, expires time.Tim
 			`INSERT INTO use_once (realm, key, expires) VALUES ($1, $2, $3)
 			 ON CONFLICT (realm, key) DO UPDATE SET expires = excluded.expires
 			 WHERE use_once.expires <> 0 AND use_once.expires < $4`,
-			realm, key, ms(expires), time.Now().UnixMilli())
+			realm, key, sqlstore.Millis(expires), time.Now().UnixMilli())
 		if err != nil {
 			return mapErr(err, "use once")
 		}
@@ -151,25 +124,10 @@ func (s *Store) UseOnce(ctx context.Context, realm, key string, expires time.Tim
 	})
 }
 
-const loginFailureCols = `realm, user_id, num_failures, last_failure, last_ip, locked_until, locked_forever`
-
-func scanLoginFailure(sc scanner) (store.LoginFailure, error) {
-	var (
-		f                 store.LoginFailure
-		last, lockedUntil int64
-	)
-	err := sc.Scan(&f.Realm, &f.UserID, &f.NumFailures, &last, &f.LastIP, &lockedUntil, &f.LockedForever)
-	if err != nil {
-		return store.LoginFailure{}, err
-	}
-	f.LastFailure, f.LockedUntil = fromMS(last), fromMS(lockedUntil)
-	return f, nil
-}
-
 // GetLoginFailure returns the user's brute-force record.
 func (s *Store) GetLoginFailure(ctx context.Context, realm, userID string) (store.LoginFailure, error) {
-	f, err := scanLoginFailure(s.pool.QueryRow(ctx,
-		`SELECT `+loginFailureCols+` FROM login_failures WHERE realm = $1 AND user_id = $2`, realm, userID))
+	f, err := sqlstore.ScanLoginFailure(s.pool.QueryRow(ctx,
+		`SELECT `+sqlstore.LoginFailureColumns+` FROM login_failures WHERE realm = $1 AND user_id = $2`, realm, userID))
 	if err != nil {
 		return store.LoginFailure{}, mapErr(err, "login failure")
 	}
@@ -185,13 +143,13 @@ func (s *Store) GetLoginFailure(ctx context.Context, realm, userID string) (stor
 // rolls the zero record back with everything else.
 func (s *Store) UpdateLoginFailure(ctx context.Context, realm, userID string, fn func(store.LoginFailure) (store.LoginFailure, error)) error {
 	return s.write(ctx, func(tx *wtx) error {
-		_, err := tx.Exec(ctx, `INSERT INTO login_failures (`+loginFailureCols+`)
+		_, err := tx.Exec(ctx, `INSERT INTO login_failures (`+sqlstore.LoginFailureColumns+`)
 			VALUES ($1, $2, 0, 0, '', 0, false) ON CONFLICT (realm, user_id) DO NOTHING`, realm, userID)
 		if err != nil {
 			return mapErr(err, "login failure")
 		}
-		old, err := scanLoginFailure(tx.QueryRow(ctx,
-			`SELECT `+loginFailureCols+` FROM login_failures WHERE realm = $1 AND user_id = $2 FOR UPDATE`, realm, userID))
+		old, err := sqlstore.ScanLoginFailure(tx.QueryRow(ctx,
+			`SELECT `+sqlstore.LoginFailureColumns+` FROM login_failures WHERE realm = $1 AND user_id = $2 FOR UPDATE`, realm, userID))
 		if err != nil {
 			return mapErr(err, "login failure")
 		}
@@ -199,9 +157,8 @@ func (s *Store) UpdateLoginFailure(ctx context.Context, realm, userID string, fn
 		if err != nil {
 			return err
 		}
-		_, err = tx.Exec(ctx, `UPDATE login_failures SET num_failures = $3, last_failure = $4, last_ip = $5,
-				locked_until = $6, locked_forever = $7 WHERE realm = $1 AND user_id = $2`,
-			realm, userID, f.NumFailures, ms(f.LastFailure), f.LastIP, ms(f.LockedUntil), f.LockedForever)
+		f.Realm, f.UserID = realm, userID
+		_, err = tx.Exec(ctx, updateSQL("login_failures", sqlstore.LoginFailureColumns, 2), sqlstore.LoginFailureArgs(f)...)
 		return mapErr(err, "update login failure")
 	})
 }

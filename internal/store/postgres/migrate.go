@@ -7,12 +7,10 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io/fs"
-	"sort"
-	"strconv"
-	"strings"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/gatehouse/gatehouse/internal/store/sqlstore"
 )
 
 // migrations holds the schema, one file per version, named
@@ -22,38 +20,10 @@ import (
 //go:embed migrations/*.sql
 var migrations embed.FS
 
-type migration struct {
-	version int
-	name    string
-	sql     string
-}
-
-// loadMigrations reads the embedded files in version order and checks that
-// the versions run 1, 2, 3, ... without gaps.
-func loadMigrations() ([]migration, error) {
-	entries, err := fs.ReadDir(migrations, "migrations")
+func loadMigrations() ([]sqlstore.Migration, error) {
+	ms, err := sqlstore.LoadMigrations(migrations, "migrations")
 	if err != nil {
-		return nil, fmt.Errorf("postgres: migrations: %w", err)
-	}
-	var ms []migration
-	for _, e := range entries {
-		name := e.Name()
-		num, _, ok := strings.Cut(name, "_")
-		v, err := strconv.Atoi(num)
-		if !ok || err != nil || v <= 0 {
-			return nil, fmt.Errorf("postgres: migration %q: name must start with a positive version and '_'", name)
-		}
-		b, err := migrations.ReadFile("migrations/" + name)
-		if err != nil {
-			return nil, fmt.Errorf("postgres: migration %q: %w", name, err)
-		}
-		ms = append(ms, migration{version: v, name: name, sql: string(b)})
-	}
-	sort.Slice(ms, func(i, j int) bool { return ms[i].version < ms[j].version })
-	for i, m := range ms {
-		if m.version != i+1 {
-			return nil, fmt.Errorf("postgres: migration %q: expected version %d", m.name, i+1)
-		}
+		return nil, fmt.Errorf("postgres: %w", err)
 	}
 	return ms, nil
 }
@@ -96,29 +66,17 @@ func (s *Store) migrate(ctx context.Context) (string, error) {
 		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1, hashtext(current_schema()))`, int32(migrateLockKey)); err != nil {
 			return fmt.Errorf("postgres: migration lock: %w", err)
 		}
-		if _, err := tx.Exec(ctx, `CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)`); err != nil {
-			return fmt.Errorf("postgres: schema_version: %w", err)
-		}
-		var current int
-		if err := tx.QueryRow(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_version`).Scan(&current); err != nil {
-			return fmt.Errorf("postgres: schema_version: %w", err)
-		}
-		if current > len(ms) {
-			return fmt.Errorf("postgres: database schema version %d is newer than this binary's %d; use a newer gatehouse", current, len(ms))
-		}
-		if current == len(ms) {
-			return nil
-		}
-		for _, m := range ms[current:] {
-			if _, err := tx.Exec(ctx, m.sql); err != nil {
-				return fmt.Errorf("postgres: migration %s: %w", m.name, err)
-			}
-		}
-		if _, err := tx.Exec(ctx, `DELETE FROM schema_version`); err != nil {
-			return fmt.Errorf("postgres: schema_version: %w", err)
-		}
-		if _, err := tx.Exec(ctx, `INSERT INTO schema_version (version) VALUES ($1)`, len(ms)); err != nil {
-			return fmt.Errorf("postgres: schema_version: %w", err)
+		err := sqlstore.Migrate(ms,
+			func(q string) error {
+				_, err := tx.Exec(ctx, q)
+				return err
+			},
+			func(q string) (n int, err error) {
+				err = tx.QueryRow(ctx, q).Scan(&n)
+				return n, err
+			})
+		if err != nil {
+			return fmt.Errorf("postgres: %w", err)
 		}
 		return nil
 	})

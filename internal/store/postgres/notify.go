@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -240,25 +239,22 @@ func (s *Store) handle(payload string) {
 	s.dispatchLocked(changes)
 }
 
-func (s *Store) dispatchLocked(cs []store.Change) {
-	if len(cs) == 0 {
-		return
-	}
-	for sub := range s.subs {
-		sub.push(cs)
-	}
-}
+// dispatchLocked hands changes to the subscribers. Every delivery and
+// every admission happens under subMu, so a subscriber admitted at its
+// barrier gets exactly what the listener received after it.
+func (s *Store) dispatchLocked(cs []store.Change) { s.fan.Publish(cs) }
 
 // pendingSub is a subscriber waiting for its barrier.
 type pendingSub struct {
-	sub      *subscriber
+	fn       func(store.Change)
+	cancel   func() // set on admission
 	admitted chan struct{}
 }
 
+// admitLocked starts delivering to p (nothing, once the store is closed:
+// the fan-out then ignores it).
 func (s *Store) admitLocked(p *pendingSub) {
-	if !s.closed {
-		s.subs[p.sub] = struct{}{}
-	}
+	p.cancel = s.fan.Subscribe(p.fn)
 	close(p.admitted)
 }
 
@@ -287,8 +283,7 @@ const barrierWait = 5 * time.Second
 // subscriber. It waits for that round trip (a few milliseconds; at most
 // barrierWait when the database is unreachable).
 func (s *Store) Subscribe(fn func(store.Change)) (cancel func()) {
-	sub := &subscriber{fn: fn, wake: make(chan struct{}, 1), done: make(chan struct{})}
-	p := &pendingSub{sub: sub, admitted: make(chan struct{})}
+	p := &pendingSub{fn: fn, admitted: make(chan struct{})}
 	var tok [16]byte
 	_, _ = rand.Read(tok[:]) // crypto/rand.Read never fails
 	token := hex.EncodeToString(tok[:])
@@ -300,7 +295,6 @@ func (s *Store) Subscribe(fn func(store.Change)) (cancel func()) {
 	}
 	s.pending[token] = p
 	s.subMu.Unlock()
-	go sub.run()
 
 	ctx, stop := context.WithTimeout(context.Background(), barrierWait)
 	defer stop()
@@ -318,64 +312,7 @@ func (s *Store) Subscribe(fn func(store.Change)) (cancel func()) {
 		delete(s.pending, token)
 		s.admitLocked(p)
 	}
+	cancel = p.cancel
 	s.subMu.Unlock()
-	return func() {
-		s.subMu.Lock()
-		delete(s.subs, sub)
-		s.subMu.Unlock()
-		sub.stop()
-	}
-}
-
-// subscriber delivers changes to one fn on its own goroutine. Its queue is
-// unbounded so that the listener never waits on a slow subscriber and no
-// change is ever dropped: a dropped change would be a stale cache entry.
-type subscriber struct {
-	fn     func(store.Change)
-	mu     sync.Mutex
-	queue  []store.Change
-	wake   chan struct{} // capacity 1: "the queue is not empty"
-	done   chan struct{}
-	closer sync.Once
-}
-
-func (sub *subscriber) push(cs []store.Change) {
-	sub.mu.Lock()
-	sub.queue = append(sub.queue, cs...)
-	sub.mu.Unlock()
-	select {
-	case sub.wake <- struct{}{}:
-	default:
-	}
-}
-
-func (sub *subscriber) stop() { sub.closer.Do(func() { close(sub.done) }) }
-
-func (sub *subscriber) stopped() bool {
-	select {
-	case <-sub.done:
-		return true
-	default:
-		return false
-	}
-}
-
-func (sub *subscriber) run() {
-	for {
-		select {
-		case <-sub.done:
-			return
-		case <-sub.wake:
-		}
-		sub.mu.Lock()
-		batch := sub.queue
-		sub.queue = nil
-		sub.mu.Unlock()
-		for _, c := range batch {
-			if sub.stopped() {
-				return
-			}
-			sub.fn(c)
-		}
-	}
+	return cancel
 }

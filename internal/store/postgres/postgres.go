@@ -22,7 +22,6 @@ package postgres
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -38,6 +37,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/gatehouse/gatehouse/internal/store"
+	"github.com/gatehouse/gatehouse/internal/store/sqlstore"
 )
 
 var _ store.Store = (*Store)(nil)
@@ -58,8 +58,8 @@ type Store struct {
 	stop      context.CancelFunc
 	done      chan struct{} // closed when the listener has exited
 
-	subMu   sync.Mutex
-	subs    map[*subscriber]struct{}
+	fan     sqlstore.Fanout
+	subMu   sync.Mutex             // orders admissions and deliveries
 	pending map[string]*pendingSub // Subscribe barriers not yet seen
 	closed  bool
 }
@@ -148,7 +148,7 @@ func Open(ctx context.Context, url string, opts ...Option) (*Store, error) {
 		pool: pool, log: o.log, retries: o.retries, idle: o.idle,
 		listenCfg: cfg.ConnConfig.Copy(),
 		stop:      stop, done: make(chan struct{}),
-		subs: map[*subscriber]struct{}{}, pending: map[string]*pendingSub{},
+		pending: map[string]*pendingSub{},
 	}
 	schema, err := s.migrate(ctx)
 	if err != nil {
@@ -200,14 +200,10 @@ func (s *Store) Close() error {
 		return nil
 	}
 	s.closed = true
-	for sub := range s.subs {
-		sub.stop()
-		delete(s.subs, sub)
-	}
-	for tok, p := range s.pending {
-		p.sub.stop()
-		delete(s.pending, tok)
-	}
+	s.fan.Close()
+	// A Subscribe still waiting for its barrier returns now, with nothing
+	// subscribed.
+	s.admitAllPendingLocked()
 	s.subMu.Unlock()
 	s.stop()
 	<-s.done
@@ -303,71 +299,8 @@ func mustAffect(tag pgconn.CommandTag, what string) error {
 	return nil
 }
 
-// scanner is a pgx.Row or pgx.Rows.
-type scanner interface{ Scan(dest ...any) error }
-
-// ms stores a time as Unix milliseconds; the zero time is 0 so that "not
-// set" survives the round trip.
-func ms(t time.Time) int64 {
-	if t.IsZero() {
-		return 0
-	}
-	return t.UnixMilli()
-}
-
-func fromMS(v int64) time.Time {
-	if v == 0 {
-		return time.Time{}
-	}
-	return time.UnixMilli(v).UTC()
-}
-
-// nowMS is the current time as the store keeps it.
-func nowMS() time.Time { return fromMS(time.Now().UnixMilli()) }
-
-func jsonText(v any) (string, error) {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return "", fmt.Errorf("postgres: encode: %w", err)
-	}
-	return string(b), nil
-}
-
-// jsonCols encodes several values; the first error wins.
-func jsonCols(vs ...any) ([]string, error) {
-	out := make([]string, len(vs))
-	for i, v := range vs {
-		s, err := jsonText(v)
-		if err != nil {
-			return nil, err
-		}
-		out[i] = s
-	}
-	return out, nil
-}
-
-// jsonDecode fills dst from its JSON text; NULL-ish text leaves dst as is.
-func jsonDecode(text string, dst any) error {
-	if text == "" || text == "null" {
-		return nil
-	}
-	if err := json.Unmarshal([]byte(text), dst); err != nil {
-		return fmt.Errorf("postgres: decode: %w", err)
-	}
-	return nil
-}
-
-// nilIfEmpty stores an empty byte slice as NULL, so that it reads back
-// as nil.
-func nilIfEmpty(b []byte) any {
-	if len(b) == 0 {
-		return nil
-	}
-	return b
-}
-
 // collect scans every row and closes rows; no rows gives nil.
-func collect[T any](rows pgx.Rows, err error, what string, scan func(scanner) (T, error)) ([]T, error) {
+func collect[T any](rows pgx.Rows, err error, what string, scan func(sqlstore.Scanner) (T, error)) ([]T, error) {
 	if err != nil {
 		return nil, mapErr(err, what)
 	}
@@ -386,18 +319,9 @@ func collect[T any](rows pgx.Rows, err error, what string, scan func(scanner) (T
 	return out, nil
 }
 
-// splitCols turns a column list constant into column names.
-func splitCols(cols string) []string {
-	parts := strings.Split(cols, ",")
-	for i, p := range parts {
-		parts[i] = strings.TrimSpace(p)
-	}
-	return parts
-}
-
 // insertSQL builds INSERT INTO table (cols) VALUES ($1, ...).
 func insertSQL(table, cols string) string {
-	n := len(splitCols(cols))
+	n := len(sqlstore.Columns(cols))
 	ph := make([]string, n)
 	for i := range ph {
 		ph[i] = "$" + strconv.Itoa(i+1)
@@ -410,7 +334,7 @@ func insertSQL(table, cols string) string {
 // column list in cols order, keys included, so that one args function
 // serves inserts and updates. The key columns must come first in cols.
 func updateSQL(table, cols string, keys int) string {
-	names := splitCols(cols)
+	names := sqlstore.Columns(cols)
 	var set, where []string
 	for i, c := range names {
 		p := c + " = $" + strconv.Itoa(i+1)

@@ -2,11 +2,8 @@ package postgres
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"net/url"
 	"os"
 	"strings"
 	"sync"
@@ -15,20 +12,10 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/gatehouse/gatehouse/internal/pgtest"
 	"github.com/gatehouse/gatehouse/internal/store"
 	"github.com/gatehouse/gatehouse/internal/store/conformance"
 )
-
-// defaultTestURL is the PostgreSQL this machine runs; GATEHOUSE_TEST_POSTGRES
-// points the tests elsewhere.
-const defaultTestURL = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
-
-func testURL() string {
-	if u := os.Getenv("GATEHOUSE_TEST_POSTGRES"); u != "" {
-		return u
-	}
-	return defaultTestURL
-}
 
 // admin connects to the test database, skipping the test when there is
 // none, except in CI, where a missing database is a failure.
@@ -36,7 +23,7 @@ func admin(t *testing.T) *pgx.Conn {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel()
-	conn, err := pgx.Connect(ctx, testURL())
+	conn, err := pgx.Connect(ctx, pgtest.URL())
 	if err != nil {
 		if os.Getenv("CI") == "true" {
 			t.Fatalf("PostgreSQL not reachable (CI=true): %v", err)
@@ -51,35 +38,7 @@ func admin(t *testing.T) *pgx.Conn {
 // returns a URL whose search_path selects it.
 func freshSchema(t *testing.T) (schema, dsn string) {
 	t.Helper()
-	conn := admin(t)
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	schema = "gh_" + hex.EncodeToString(b[:])
-	if _, err := conn.Exec(t.Context(), "CREATE SCHEMA "+schema); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if _, err := conn.Exec(ctx, "DROP SCHEMA "+schema+" CASCADE"); err != nil {
-			t.Errorf("drop schema: %v", err)
-		}
-	})
-	return schema, withSearchPath(t, testURL(), schema)
-}
-
-func withSearchPath(t *testing.T, dsn, schema string) string {
-	if !strings.Contains(dsn, "://") {
-		return dsn + " search_path=" + schema
-	}
-	u, err := url.Parse(dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return u.String()
+	return pgtest.Schema(t, "gh_")
 }
 
 func open(t *testing.T, dsn string, opts ...Option) *Store {
@@ -389,7 +348,7 @@ func TestOpenErrors(t *testing.T) {
 	}
 	admin(t)
 	// A search_path naming no schema is refused with a clear message.
-	_, err = Open(ctx, withSearchPath(t, testURL(), "gh_does_not_exist"))
+	_, err = Open(ctx, pgtest.WithSearchPath(t, pgtest.URL(), "gh_does_not_exist"))
 	if err == nil || !strings.Contains(err.Error(), "search_path") {
 		t.Fatalf("missing schema: %v", err)
 	}

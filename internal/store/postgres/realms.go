@@ -2,41 +2,20 @@ package postgres
 
 import (
 	"context"
-	"encoding/json"
-	"fmt"
-	"time"
 
 	"github.com/gatehouse/gatehouse/internal/store"
+	"github.com/gatehouse/gatehouse/internal/store/sqlstore"
 )
 
-const realmCols = `name, id, enabled, settings, updated`
-
-func scanRealm(sc scanner) (store.Realm, error) {
-	var (
-		r        store.Realm
-		settings string
-		updated  int64
-	)
-	if err := sc.Scan(&r.Name, &r.ID, &r.Enabled, &settings, &updated); err != nil {
-		return store.Realm{}, err
-	}
-	if err := json.Unmarshal([]byte(settings), &r.Settings); err != nil {
-		return store.Realm{}, fmt.Errorf("postgres: realm %q settings: %w", r.Name, err)
-	}
-	r.Updated = fromMS(updated)
-	return r, nil
-}
-
 func insertRealm(ctx context.Context, tx *wtx, r store.Realm) error {
-	settings, err := jsonText(r.Settings)
+	if r.Updated.IsZero() {
+		r.Updated = sqlstore.NowMillis()
+	}
+	args, err := sqlstore.RealmArgs(r)
 	if err != nil {
 		return err
 	}
-	if r.Updated.IsZero() {
-		r.Updated = nowMS()
-	}
-	_, err = tx.Exec(ctx, insertSQL("realms", realmCols), r.Name, r.ID, r.Enabled, settings, ms(r.Updated))
-	if err != nil {
+	if _, err := tx.Exec(ctx, insertSQL("realms", sqlstore.RealmColumns), args...); err != nil {
 		return mapErr(err, "create realm "+r.Name)
 	}
 	tx.changed(store.Change{Kind: store.ChangeRealm, Realm: r.Name, ID: r.Name})
@@ -50,7 +29,7 @@ func (s *Store) CreateRealm(ctx context.Context, r store.Realm) error {
 
 // GetRealm returns the realm named name.
 func (s *Store) GetRealm(ctx context.Context, name string) (store.Realm, error) {
-	r, err := scanRealm(s.pool.QueryRow(ctx, `SELECT `+realmCols+` FROM realms WHERE name = $1`, name))
+	r, err := sqlstore.ScanRealm(s.pool.QueryRow(ctx, `SELECT `+sqlstore.RealmColumns+` FROM realms WHERE name = $1`, name))
 	if err != nil {
 		return store.Realm{}, mapErr(err, "realm "+name)
 	}
@@ -59,8 +38,8 @@ func (s *Store) GetRealm(ctx context.Context, name string) (store.Realm, error) 
 
 // ListRealms returns every realm ordered by name.
 func (s *Store) ListRealms(ctx context.Context) ([]store.Realm, error) {
-	rows, err := s.pool.Query(ctx, `SELECT `+realmCols+` FROM realms ORDER BY name`)
-	return collect(rows, err, "list realms", scanRealm)
+	rows, err := s.pool.Query(ctx, `SELECT `+sqlstore.RealmColumns+` FROM realms ORDER BY name`)
+	return collect(rows, err, "list realms", sqlstore.ScanRealm)
 }
 
 // UpdateRealm runs fn on the stored realm, locked until the transaction
@@ -68,7 +47,7 @@ func (s *Store) ListRealms(ctx context.Context) ([]store.Realm, error) {
 // moves forward so that caches comparing it see the write.
 func (s *Store) UpdateRealm(ctx context.Context, name string, fn func(store.Realm) (store.Realm, error)) error {
 	return s.write(ctx, func(tx *wtx) error {
-		old, err := scanRealm(tx.QueryRow(ctx, `SELECT `+realmCols+` FROM realms WHERE name = $1 FOR UPDATE`, name))
+		old, err := sqlstore.ScanRealm(tx.QueryRow(ctx, `SELECT `+sqlstore.RealmColumns+` FROM realms WHERE name = $1 FOR UPDATE`, name))
 		if err != nil {
 			return mapErr(err, "realm "+name)
 		}
@@ -77,16 +56,12 @@ func (s *Store) UpdateRealm(ctx context.Context, name string, fn func(store.Real
 			return err
 		}
 		r.Name = name
-		r.Updated = nowMS()
-		if !r.Updated.After(old.Updated) {
-			r.Updated = old.Updated.Add(time.Millisecond)
-		}
-		settings, err := jsonText(r.Settings)
+		r.Updated = sqlstore.NextUpdated(old.Updated)
+		args, err := sqlstore.RealmArgs(r)
 		if err != nil {
 			return err
 		}
-		_, err = tx.Exec(ctx, updateSQL("realms", realmCols, 1), name, r.ID, r.Enabled, settings, ms(r.Updated))
-		if err != nil {
+		if _, err := tx.Exec(ctx, updateSQL("realms", sqlstore.RealmColumns, 1), args...); err != nil {
 			return mapErr(err, "update realm "+name)
 		}
 		tx.changed(store.Change{Kind: store.ChangeRealm, Realm: name, ID: name})

@@ -7,33 +7,8 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/gatehouse/gatehouse/internal/store"
+	"github.com/gatehouse/gatehouse/internal/store/sqlstore"
 )
-
-// sessionCols starts with the two key columns (see updateSQL).
-const sessionCols = `realm, id, user_id, client_id, offline, started, last_seen, expires, scope,
-	refresh_id, refresh_uses, prev_refresh_id, rotated_at, issued_access_jti, parent_id,
-	ip, user_agent`
-
-func scanSession(sc scanner) (store.Session, error) {
-	var (
-		s                                     store.Session
-		started, lastSeen, expires, rotatedAt int64
-	)
-	err := sc.Scan(&s.Realm, &s.ID, &s.UserID, &s.ClientID, &s.Offline, &started, &lastSeen, &expires, &s.Scope,
-		&s.RefreshID, &s.RefreshUses, &s.PrevRefreshID, &rotatedAt, &s.IssuedAccessJTI, &s.ParentID,
-		&s.IP, &s.UserAgent)
-	if err != nil {
-		return store.Session{}, err
-	}
-	s.Started, s.LastSeen, s.Expires, s.RotatedAt = fromMS(started), fromMS(lastSeen), fromMS(expires), fromMS(rotatedAt)
-	return s, nil
-}
-
-func sessionArgs(s store.Session) []any {
-	return []any{s.Realm, s.ID, s.UserID, s.ClientID, s.Offline, ms(s.Started), ms(s.LastSeen), ms(s.Expires), s.Scope,
-		s.RefreshID, s.RefreshUses, s.PrevRefreshID, ms(s.RotatedAt), s.IssuedAccessJTI, s.ParentID,
-		s.IP, s.UserAgent}
-}
 
 // querier is what both the pool and a transaction offer.
 type querier interface {
@@ -42,8 +17,8 @@ type querier interface {
 
 func userSessions(ctx context.Context, q querier, realm, userID string) ([]store.Session, error) {
 	rows, err := q.Query(ctx,
-		`SELECT `+sessionCols+` FROM sessions WHERE realm = $1 AND user_id = $2 ORDER BY last_seen, id`, realm, userID)
-	return collect(rows, err, "list sessions", scanSession)
+		`SELECT `+sqlstore.SessionColumns+` FROM sessions WHERE realm = $1 AND user_id = $2 ORDER BY last_seen, id`, realm, userID)
+	return collect(rows, err, "list sessions", sqlstore.ScanSession)
 }
 
 // CreateSession inserts s if admit approves, ending the sessions admit
@@ -78,7 +53,7 @@ func (s *Store) CreateSession(ctx context.Context, sess store.Session, admit fun
 				}
 			}
 		}
-		if _, err := tx.Exec(ctx, insertSQL("sessions", sessionCols), sessionArgs(sess)...); err != nil {
+		if _, err := tx.Exec(ctx, insertSQL("sessions", sqlstore.SessionColumns), sqlstore.SessionArgs(sess)...); err != nil {
 			return mapErr(err, "create session")
 		}
 		tx.changed(store.Change{Kind: store.ChangeSession, Realm: sess.Realm, ID: sess.ID, UserID: sess.UserID})
@@ -88,8 +63,8 @@ func (s *Store) CreateSession(ctx context.Context, sess store.Session, admit fun
 
 // GetSession returns the session with this id.
 func (s *Store) GetSession(ctx context.Context, realm, id string) (store.Session, error) {
-	sess, err := scanSession(s.pool.QueryRow(ctx,
-		`SELECT `+sessionCols+` FROM sessions WHERE realm = $1 AND id = $2`, realm, id))
+	sess, err := sqlstore.ScanSession(s.pool.QueryRow(ctx,
+		`SELECT `+sqlstore.SessionColumns+` FROM sessions WHERE realm = $1 AND id = $2`, realm, id))
 	if err != nil {
 		return store.Session{}, mapErr(err, "session")
 	}
@@ -107,8 +82,8 @@ func (s *Store) ListUserSessions(ctx context.Context, realm, userID string) ([]s
 // concurrent refresh on any replica waits and then sees this one's result.
 func (s *Store) UpdateSession(ctx context.Context, realm, id string, fn func(store.Session) (store.Session, error)) error {
 	return s.write(ctx, func(tx *wtx) error {
-		old, err := scanSession(tx.QueryRow(ctx,
-			`SELECT `+sessionCols+` FROM sessions WHERE realm = $1 AND id = $2 FOR UPDATE`, realm, id))
+		old, err := sqlstore.ScanSession(tx.QueryRow(ctx,
+			`SELECT `+sqlstore.SessionColumns+` FROM sessions WHERE realm = $1 AND id = $2 FOR UPDATE`, realm, id))
 		if err != nil {
 			return mapErr(err, "session")
 		}
@@ -117,7 +92,7 @@ func (s *Store) UpdateSession(ctx context.Context, realm, id string, fn func(sto
 			return err
 		}
 		sess.Realm, sess.ID, sess.UserID = realm, id, old.UserID
-		if _, err := tx.Exec(ctx, updateSQL("sessions", sessionCols, 2), sessionArgs(sess)...); err != nil {
+		if _, err := tx.Exec(ctx, updateSQL("sessions", sqlstore.SessionColumns, 2), sqlstore.SessionArgs(sess)...); err != nil {
 			return mapErr(err, "update session")
 		}
 		tx.changed(store.Change{Kind: store.ChangeSession, Realm: realm, ID: id, UserID: old.UserID})
@@ -142,7 +117,7 @@ func (s *Store) DeleteSession(ctx context.Context, realm, id string) error {
 // exactly the ones it deleted.
 func deleteUserSessions(ctx context.Context, tx *wtx, realm, userID string) (int, error) {
 	rows, err := tx.Query(ctx, `DELETE FROM sessions WHERE realm = $1 AND user_id = $2 RETURNING id`, realm, userID)
-	ids, err := collect(rows, err, "delete sessions", func(sc scanner) (string, error) {
+	ids, err := collect(rows, err, "delete sessions", func(sc sqlstore.Scanner) (string, error) {
 		var id string
 		err := sc.Scan(&id)
 		return id, err
@@ -189,11 +164,7 @@ func (s *Store) DeleteExpired(ctx context.Context, now time.Time) (int, error) {
 		total = 0
 		rows, err := tx.Query(ctx,
 			`DELETE FROM sessions WHERE expires <> 0 AND expires < $1 RETURNING realm, id, user_id`, cut)
-		gone, err := collect(rows, err, "delete expired sessions", func(sc scanner) (store.Change, error) {
-			c := store.Change{Kind: store.ChangeSession}
-			err := sc.Scan(&c.Realm, &c.ID, &c.UserID)
-			return c, err
-		})
+		gone, err := collect(rows, err, "delete expired sessions", sqlstore.ScanSessionChange)
 		if err != nil {
 			return err
 		}
@@ -202,11 +173,7 @@ func (s *Store) DeleteExpired(ctx context.Context, now time.Time) (int, error) {
 
 		rows, err = tx.Query(ctx,
 			`DELETE FROM keys WHERE retire_at <> 0 AND retire_at < $1 RETURNING realm, kid`, cut)
-		keys, err := collect(rows, err, "delete retired keys", func(sc scanner) (store.Change, error) {
-			c := store.Change{Kind: store.ChangeKey}
-			err := sc.Scan(&c.Realm, &c.ID)
-			return c, err
-		})
+		keys, err := collect(rows, err, "delete retired keys", sqlstore.ScanKeyChange)
 		if err != nil {
 			return err
 		}

@@ -2,52 +2,13 @@ package postgres
 
 import (
 	"context"
-	"errors"
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/gatehouse/gatehouse/internal/store"
+	"github.com/gatehouse/gatehouse/internal/store/sqlstore"
 )
-
-// userCols starts with the two key columns (see updateSQL).
-const userCols = `realm, id, username, email, first_name, last_name, enabled, email_verified,
-	created, password_hash, password_created, realm_roles, client_roles, attributes,
-	memberships, service_account_client_id, required_actions, not_before`
-
-func scanUser(sc scanner) (store.User, error) {
-	var (
-		u                                                   store.User
-		created, pwCreated                                  int64
-		realmRoles, clientRoles, attrs, members, reqActions string
-	)
-	err := sc.Scan(&u.Realm, &u.ID, &u.Username, &u.Email, &u.FirstName, &u.LastName, &u.Enabled, &u.EmailVerified,
-		&created, &u.PasswordHash, &pwCreated, &realmRoles, &clientRoles, &attrs,
-		&members, &u.ServiceAccountClientID, &reqActions, &u.NotBefore)
-	if err != nil {
-		return store.User{}, err
-	}
-	u.Created, u.PasswordCreated = fromMS(created), fromMS(pwCreated)
-	err = errors.Join(
-		jsonDecode(realmRoles, &u.RealmRoles),
-		jsonDecode(clientRoles, &u.ClientRoles),
-		jsonDecode(attrs, &u.Attributes),
-		jsonDecode(members, &u.Memberships),
-		jsonDecode(reqActions, &u.RequiredActions),
-	)
-	return u, err
-}
-
-// userArgs lists u's column values in userCols order.
-func userArgs(u store.User) ([]any, error) {
-	j, err := jsonCols(u.RealmRoles, u.ClientRoles, u.Attributes, u.Memberships, u.RequiredActions)
-	if err != nil {
-		return nil, err
-	}
-	return []any{u.Realm, u.ID, u.Username, u.Email, u.FirstName, u.LastName, u.Enabled, u.EmailVerified,
-		ms(u.Created), u.PasswordHash, ms(u.PasswordCreated), j[0], j[1], j[2],
-		j[3], u.ServiceAccountClientID, j[4], u.NotBefore}, nil
-}
 
 // userBatch is how many inserts go to the server in one round trip.
 const userBatch = 500
@@ -56,7 +17,7 @@ const userBatch = 500
 // when not empty, overrides each user's Realm (an import). The first
 // conflict aborts the caller's transaction.
 func insertUsers(ctx context.Context, tx *wtx, us []store.User, realm string) error {
-	q := insertSQL("users", userCols)
+	q := insertSQL("users", sqlstore.UserColumns)
 	for len(us) > 0 {
 		n := min(len(us), userBatch)
 		chunk := us[:n]
@@ -66,7 +27,7 @@ func insertUsers(ctx context.Context, tx *wtx, us []store.User, realm string) er
 			if realm != "" {
 				u.Realm = realm
 			}
-			args, err := userArgs(u)
+			args, err := sqlstore.UserArgs(u)
 			if err != nil {
 				return err
 			}
@@ -105,7 +66,7 @@ func (s *Store) CreateUsers(ctx context.Context, us []store.User) error {
 }
 
 func (s *Store) getUser(ctx context.Context, what, where string, args ...any) (store.User, error) {
-	u, err := scanUser(s.pool.QueryRow(ctx, `SELECT `+userCols+` FROM users WHERE `+where, args...))
+	u, err := sqlstore.ScanUser(s.pool.QueryRow(ctx, `SELECT `+sqlstore.UserColumns+` FROM users WHERE `+where, args...))
 	if err != nil {
 		return store.User{}, mapErr(err, what)
 	}
@@ -139,9 +100,9 @@ func (s *Store) ListUsers(ctx context.Context, realm string, offset, limit int) 
 		lim = int64(limit)
 	}
 	rows, err := s.pool.Query(ctx,
-		`SELECT `+userCols+` FROM users WHERE realm = $1 ORDER BY username LIMIT $2 OFFSET $3`,
+		`SELECT `+sqlstore.UserColumns+` FROM users WHERE realm = $1 ORDER BY username LIMIT $2 OFFSET $3`,
 		realm, lim, int64(max(offset, 0)))
-	return collect(rows, err, "list users", scanUser)
+	return collect(rows, err, "list users", sqlstore.ScanUser)
 }
 
 // CountUsers counts a realm's users.
@@ -158,8 +119,8 @@ func (s *Store) CountUsers(ctx context.Context, realm string) (int, error) {
 // taken by another user gives ErrAlreadyExists.
 func (s *Store) UpdateUser(ctx context.Context, realm, id string, fn func(store.User) (store.User, error)) error {
 	return s.write(ctx, func(tx *wtx) error {
-		old, err := scanUser(tx.QueryRow(ctx,
-			`SELECT `+userCols+` FROM users WHERE realm = $1 AND id = $2 FOR UPDATE`, realm, id))
+		old, err := sqlstore.ScanUser(tx.QueryRow(ctx,
+			`SELECT `+sqlstore.UserColumns+` FROM users WHERE realm = $1 AND id = $2 FOR UPDATE`, realm, id))
 		if err != nil {
 			return mapErr(err, "user "+id)
 		}
@@ -168,11 +129,11 @@ func (s *Store) UpdateUser(ctx context.Context, realm, id string, fn func(store.
 			return err
 		}
 		u.Realm, u.ID = realm, id
-		args, err := userArgs(u)
+		args, err := sqlstore.UserArgs(u)
 		if err != nil {
 			return err
 		}
-		if _, err := tx.Exec(ctx, updateSQL("users", userCols, 2), args...); err != nil {
+		if _, err := tx.Exec(ctx, updateSQL("users", sqlstore.UserColumns, 2), args...); err != nil {
 			return mapErr(err, "update user "+id)
 		}
 		tx.changed(store.Change{Kind: store.ChangeUser, Realm: realm, ID: id})

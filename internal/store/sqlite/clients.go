@@ -2,62 +2,17 @@ package sqlite
 
 import (
 	"context"
-	"errors"
 
 	"github.com/gatehouse/gatehouse/internal/store"
+	"github.com/gatehouse/gatehouse/internal/store/sqlstore"
 )
 
-const clientCols = `realm, client_id, id, name, enabled, public, secret_hash, secret_sealed,
-	client_authenticator, service_accounts_enabled, direct_access_grants_enabled,
-	standard_flow_enabled, redirect_uris, web_origins, attributes,
-	default_client_scopes, optional_scopes, jwks, service_account_user_id,
-	owner_user_id, scopes, created`
-
-func scanClient(sc scanner) (store.Client, error) {
-	var (
-		c                                                       store.Client
-		redirects, origins, attrs, defScopes, optScopes, scopes string
-		created                                                 int64
-	)
-	err := sc.Scan(&c.Realm, &c.ClientID, &c.ID, &c.Name, &c.Enabled, &c.Public, &c.SecretHash, &c.SecretSealed,
-		&c.ClientAuthenticator, &c.ServiceAccountsEnabled, &c.DirectAccessGrantsEnabled,
-		&c.StandardFlowEnabled, &redirects, &origins, &attrs,
-		&defScopes, &optScopes, &c.JWKS, &c.ServiceAccountUserID,
-		&c.OwnerUserID, &scopes, &created)
-	if err != nil {
-		return store.Client{}, err
-	}
-	c.Created = fromMS(created)
-	err = errors.Join(
-		jsonDecode(redirects, &c.RedirectURIs),
-		jsonDecode(origins, &c.WebOrigins),
-		jsonDecode(attrs, &c.Attributes),
-		jsonDecode(defScopes, &c.DefaultClientScopes),
-		jsonDecode(optScopes, &c.OptionalScopes),
-		jsonDecode(scopes, &c.Scopes),
-	)
-	return c, err
-}
-
-// clientArgs lists c's column values in clientCols order.
-func clientArgs(c store.Client) ([]any, error) {
-	j, err := jsonCols(c.RedirectURIs, c.WebOrigins, c.Attributes, c.DefaultClientScopes, c.OptionalScopes, c.Scopes)
-	if err != nil {
-		return nil, err
-	}
-	return []any{c.Realm, c.ClientID, c.ID, c.Name, c.Enabled, c.Public, nilIfEmpty(c.SecretHash), nilIfEmpty(c.SecretSealed),
-		c.ClientAuthenticator, c.ServiceAccountsEnabled, c.DirectAccessGrantsEnabled,
-		c.StandardFlowEnabled, j[0], j[1], j[2],
-		j[3], j[4], nilIfEmpty(c.JWKS), c.ServiceAccountUserID,
-		c.OwnerUserID, j[5], ms(c.Created)}, nil
-}
-
 func insertClient(ctx context.Context, tx *wtx, c store.Client) error {
-	args, err := clientArgs(c)
+	args, err := sqlstore.ClientArgs(c)
 	if err != nil {
 		return err
 	}
-	_, err = tx.exec(ctx, insertSQL("clients", clientCols), args...)
+	_, err = tx.exec(ctx, insertSQL("clients", sqlstore.ClientColumns), args...)
 	if err != nil {
 		return mapErr(err, "create client "+c.ClientID)
 	}
@@ -72,8 +27,8 @@ func (s *Store) CreateClient(ctx context.Context, c store.Client) error {
 
 // GetClient returns the client with this client_id.
 func (s *Store) GetClient(ctx context.Context, realm, clientID string) (store.Client, error) {
-	c, err := scanClient(s.queryRow(ctx,
-		`SELECT `+clientCols+` FROM clients WHERE realm = ? AND client_id = ?`, realm, clientID))
+	c, err := sqlstore.ScanClient(s.queryRow(ctx,
+		`SELECT `+sqlstore.ClientColumns+` FROM clients WHERE realm = ? AND client_id = ?`, realm, clientID))
 	if err != nil {
 		return store.Client{}, mapErr(err, "client "+clientID)
 	}
@@ -83,31 +38,31 @@ func (s *Store) GetClient(ctx context.Context, realm, clientID string) (store.Cl
 // ListClients returns a realm's clients ordered by client_id.
 func (s *Store) ListClients(ctx context.Context, realm string) ([]store.Client, error) {
 	rows, err := s.query(ctx,
-		`SELECT `+clientCols+` FROM clients WHERE realm = ? ORDER BY client_id`, realm)
+		`SELECT `+sqlstore.ClientColumns+` FROM clients WHERE realm = ? ORDER BY client_id`, realm)
 	if err != nil {
 		return nil, mapErr(err, "list clients")
 	}
-	return collect(rows, scanClient)
+	return collect(rows, sqlstore.ScanClient)
 }
 
 // ListClientsByOwner returns the clients whose OwnerUserID is ownerUserID,
 // ordered by client_id.
 func (s *Store) ListClientsByOwner(ctx context.Context, realm, ownerUserID string) ([]store.Client, error) {
 	rows, err := s.query(ctx,
-		`SELECT `+clientCols+` FROM clients WHERE realm = ? AND owner_user_id = ? ORDER BY client_id`,
+		`SELECT `+sqlstore.ClientColumns+` FROM clients WHERE realm = ? AND owner_user_id = ? ORDER BY client_id`,
 		realm, ownerUserID)
 	if err != nil {
 		return nil, mapErr(err, "list clients by owner")
 	}
-	return collect(rows, scanClient)
+	return collect(rows, sqlstore.ScanClient)
 }
 
 // UpdateClient runs fn on the stored client and writes its result; the
 // realm and client_id cannot change.
 func (s *Store) UpdateClient(ctx context.Context, realm, clientID string, fn func(store.Client) (store.Client, error)) error {
 	return s.write(ctx, func(tx *wtx) error {
-		old, err := scanClient(tx.queryRow(ctx,
-			`SELECT `+clientCols+` FROM clients WHERE realm = ? AND client_id = ?`, realm, clientID))
+		old, err := sqlstore.ScanClient(tx.queryRow(ctx,
+			`SELECT `+sqlstore.ClientColumns+` FROM clients WHERE realm = ? AND client_id = ?`, realm, clientID))
 		if err != nil {
 			return mapErr(err, "client "+clientID)
 		}
@@ -116,11 +71,11 @@ func (s *Store) UpdateClient(ctx context.Context, realm, clientID string, fn fun
 			return err
 		}
 		c.Realm, c.ClientID = realm, clientID
-		args, err := clientArgs(c)
+		args, err := sqlstore.ClientArgs(c)
 		if err != nil {
 			return err
 		}
-		_, err = tx.exec(ctx, updateSQL("clients", clientCols, "realm = ? AND client_id = ?"),
+		_, err = tx.exec(ctx, updateSQL("clients", sqlstore.ClientColumns, "realm = ? AND client_id = ?"),
 			append(args, realm, clientID)...)
 		if err != nil {
 			return mapErr(err, "update client "+clientID)

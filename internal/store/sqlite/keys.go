@@ -7,28 +7,11 @@ import (
 	"time"
 
 	"github.com/gatehouse/gatehouse/internal/store"
+	"github.com/gatehouse/gatehouse/internal/store/sqlstore"
 )
 
-const keyCols = `realm, kid, alg, use, private, public, created, active, retire_at`
-
-func scanKey(sc scanner) (store.Key, error) {
-	var (
-		k                 store.Key
-		created, retireAt int64
-	)
-	if err := sc.Scan(&k.Realm, &k.KID, &k.Alg, &k.Use, &k.Private, &k.Public, &created, &k.Active, &retireAt); err != nil {
-		return store.Key{}, err
-	}
-	k.Created, k.RetireAt = fromMS(created), fromMS(retireAt)
-	return k, nil
-}
-
-func keyArgs(k store.Key) []any {
-	return []any{k.Realm, k.KID, k.Alg, k.Use, nilIfEmpty(k.Private), nilIfEmpty(k.Public), ms(k.Created), k.Active, ms(k.RetireAt)}
-}
-
 func insertKey(ctx context.Context, tx *wtx, k store.Key) error {
-	if _, err := tx.exec(ctx, insertSQL("keys", keyCols), keyArgs(k)...); err != nil {
+	if _, err := tx.exec(ctx, insertSQL("keys", sqlstore.KeyColumns), sqlstore.KeyArgs(k)...); err != nil {
 		return mapErr(err, "create key "+k.KID)
 	}
 	tx.changed(store.Change{Kind: store.ChangeKey, Realm: k.Realm, ID: k.KID})
@@ -37,11 +20,11 @@ func insertKey(ctx context.Context, tx *wtx, k store.Key) error {
 
 // ListKeys returns a realm's keys, oldest first.
 func (s *Store) ListKeys(ctx context.Context, realm string) ([]store.Key, error) {
-	rows, err := s.query(ctx, `SELECT `+keyCols+` FROM keys WHERE realm = ? ORDER BY created, kid`, realm)
+	rows, err := s.query(ctx, `SELECT `+sqlstore.KeyColumns+` FROM keys WHERE realm = ? ORDER BY created, kid`, realm)
 	if err != nil {
 		return nil, mapErr(err, "list keys")
 	}
-	return collect(rows, scanKey)
+	return collect(rows, sqlstore.ScanKey)
 }
 
 // CreateKey inserts k; its realm must exist.
@@ -53,7 +36,7 @@ func (s *Store) CreateKey(ctx context.Context, k store.Key) error {
 // cannot change.
 func (s *Store) UpdateKey(ctx context.Context, realm, kid string, fn func(store.Key) (store.Key, error)) error {
 	return s.write(ctx, func(tx *wtx) error {
-		old, err := scanKey(tx.queryRow(ctx, `SELECT `+keyCols+` FROM keys WHERE realm = ? AND kid = ?`, realm, kid))
+		old, err := sqlstore.ScanKey(tx.queryRow(ctx, `SELECT `+sqlstore.KeyColumns+` FROM keys WHERE realm = ? AND kid = ?`, realm, kid))
 		if err != nil {
 			return mapErr(err, "key "+kid)
 		}
@@ -62,7 +45,7 @@ func (s *Store) UpdateKey(ctx context.Context, realm, kid string, fn func(store.
 			return err
 		}
 		k.Realm, k.KID = realm, kid
-		if _, err := tx.exec(ctx, updateSQL("keys", keyCols, "realm = ? AND kid = ?"), append(keyArgs(k), realm, kid)...); err != nil {
+		if _, err := tx.exec(ctx, updateSQL("keys", sqlstore.KeyColumns, "realm = ? AND kid = ?"), append(sqlstore.KeyArgs(k), realm, kid)...); err != nil {
 			return mapErr(err, "update key "+kid)
 		}
 		tx.changed(store.Change{Kind: store.ChangeKey, Realm: realm, ID: kid})
@@ -89,13 +72,12 @@ func (s *Store) DeleteKey(ctx context.Context, realm, kid string) error {
 // ListRevocations finds it. Revoking a jti again keeps the first record.
 func (s *Store) Revoke(ctx context.Context, r store.Revocation) error {
 	if r.Created.IsZero() {
-		r.Created = nowMS()
+		r.Created = sqlstore.NowMillis()
 	}
 	return s.write(ctx, func(tx *wtx) error {
 		_, err := tx.exec(ctx,
-			`INSERT INTO revocations (realm, jti, expires, created) VALUES (?, ?, ?, ?)
-			 ON CONFLICT (realm, jti) DO NOTHING`,
-			r.Realm, r.JTI, ms(r.Expires), ms(r.Created))
+			insertSQL("revocations", sqlstore.RevocationColumns)+` ON CONFLICT (realm, jti) DO NOTHING`,
+			sqlstore.RevocationArgs(r)...)
 		if err != nil {
 			return mapErr(err, "revoke")
 		}
@@ -118,20 +100,12 @@ func (s *Store) IsRevoked(ctx context.Context, realm, jti string) (bool, error) 
 // after since, oldest first.
 func (s *Store) ListRevocations(ctx context.Context, since time.Time) ([]store.Revocation, error) {
 	rows, err := s.query(ctx,
-		`SELECT realm, jti, expires, created FROM revocations WHERE created >= ? ORDER BY created, realm, jti`,
-		ms(since))
+		`SELECT `+sqlstore.RevocationColumns+` FROM revocations WHERE created >= ? ORDER BY created, realm, jti`,
+		sqlstore.Millis(since))
 	if err != nil {
 		return nil, mapErr(err, "list revocations")
 	}
-	return collect(rows, func(sc scanner) (store.Revocation, error) {
-		var (
-			r                store.Revocation
-			expires, created int64
-		)
-		err := sc.Scan(&r.Realm, &r.JTI, &expires, &created)
-		r.Expires, r.Created = fromMS(expires), fromMS(created)
-		return r, err
-	})
+	return collect(rows, sqlstore.ScanRevocation)
 }
 
 // UseOnce records key until expires. A record that has already expired
@@ -143,7 +117,7 @@ func (s *Store) UseOnce(ctx context.Context, realm, key string, expires time.Tim
 			`INSERT INTO use_once (realm, key, expires) VALUES (?, ?, ?)
 			 ON CONFLICT (realm, key) DO UPDATE SET expires = excluded.expires
 			 WHERE use_once.expires != 0 AND use_once.expires < ?`,
-			realm, key, ms(expires), time.Now().UnixMilli())
+			realm, key, sqlstore.Millis(expires), time.Now().UnixMilli())
 		if err != nil {
 			return mapErr(err, "use once")
 		}
@@ -158,25 +132,10 @@ func (s *Store) UseOnce(ctx context.Context, realm, key string, expires time.Tim
 	})
 }
 
-const loginFailureCols = `realm, user_id, num_failures, last_failure, last_ip, locked_until, locked_forever`
-
-func scanLoginFailure(sc scanner) (store.LoginFailure, error) {
-	var (
-		f                 store.LoginFailure
-		last, lockedUntil int64
-	)
-	err := sc.Scan(&f.Realm, &f.UserID, &f.NumFailures, &last, &f.LastIP, &lockedUntil, &f.LockedForever)
-	if err != nil {
-		return store.LoginFailure{}, err
-	}
-	f.LastFailure, f.LockedUntil = fromMS(last), fromMS(lockedUntil)
-	return f, nil
-}
-
 // GetLoginFailure returns the user's brute-force record.
 func (s *Store) GetLoginFailure(ctx context.Context, realm, userID string) (store.LoginFailure, error) {
-	f, err := scanLoginFailure(s.queryRow(ctx,
-		`SELECT `+loginFailureCols+` FROM login_failures WHERE realm = ? AND user_id = ?`, realm, userID))
+	f, err := sqlstore.ScanLoginFailure(s.queryRow(ctx,
+		`SELECT `+sqlstore.LoginFailureColumns+` FROM login_failures WHERE realm = ? AND user_id = ?`, realm, userID))
 	if err != nil {
 		return store.LoginFailure{}, mapErr(err, "login failure")
 	}
@@ -187,8 +146,8 @@ func (s *Store) GetLoginFailure(ctx context.Context, realm, userID string) (stor
 // is none) and stores the result; the user must exist.
 func (s *Store) UpdateLoginFailure(ctx context.Context, realm, userID string, fn func(store.LoginFailure) (store.LoginFailure, error)) error {
 	return s.write(ctx, func(tx *wtx) error {
-		old, err := scanLoginFailure(tx.queryRow(ctx,
-			`SELECT `+loginFailureCols+` FROM login_failures WHERE realm = ? AND user_id = ?`, realm, userID))
+		old, err := sqlstore.ScanLoginFailure(tx.queryRow(ctx,
+			`SELECT `+sqlstore.LoginFailureColumns+` FROM login_failures WHERE realm = ? AND user_id = ?`, realm, userID))
 		switch {
 		case err == nil:
 		case errors.Is(err, sql.ErrNoRows):
@@ -201,11 +160,11 @@ func (s *Store) UpdateLoginFailure(ctx context.Context, realm, userID string, fn
 			return err
 		}
 		f.Realm, f.UserID = realm, userID
-		_, err = tx.exec(ctx, `INSERT INTO login_failures (`+loginFailureCols+`) VALUES (?, ?, ?, ?, ?, ?, ?)
+		_, err = tx.exec(ctx, insertSQL("login_failures", sqlstore.LoginFailureColumns)+`
 			ON CONFLICT (realm, user_id) DO UPDATE SET num_failures = excluded.num_failures,
 				last_failure = excluded.last_failure, last_ip = excluded.last_ip,
 				locked_until = excluded.locked_until, locked_forever = excluded.locked_forever`,
-			realm, userID, f.NumFailures, ms(f.LastFailure), f.LastIP, ms(f.LockedUntil), f.LockedForever)
+			sqlstore.LoginFailureArgs(f)...)
 		return mapErr(err, "update login failure")
 	})
 }

@@ -7,32 +7,8 @@ import (
 	"time"
 
 	"github.com/gatehouse/gatehouse/internal/store"
+	"github.com/gatehouse/gatehouse/internal/store/sqlstore"
 )
-
-const sessionCols = `realm, id, user_id, client_id, offline, started, last_seen, expires, scope,
-	refresh_id, refresh_uses, prev_refresh_id, rotated_at, issued_access_jti, parent_id,
-	ip, user_agent`
-
-func scanSession(sc scanner) (store.Session, error) {
-	var (
-		s                                     store.Session
-		started, lastSeen, expires, rotatedAt int64
-	)
-	err := sc.Scan(&s.Realm, &s.ID, &s.UserID, &s.ClientID, &s.Offline, &started, &lastSeen, &expires, &s.Scope,
-		&s.RefreshID, &s.RefreshUses, &s.PrevRefreshID, &rotatedAt, &s.IssuedAccessJTI, &s.ParentID,
-		&s.IP, &s.UserAgent)
-	if err != nil {
-		return store.Session{}, err
-	}
-	s.Started, s.LastSeen, s.Expires, s.RotatedAt = fromMS(started), fromMS(lastSeen), fromMS(expires), fromMS(rotatedAt)
-	return s, nil
-}
-
-func sessionArgs(s store.Session) []any {
-	return []any{s.Realm, s.ID, s.UserID, s.ClientID, s.Offline, ms(s.Started), ms(s.LastSeen), ms(s.Expires), s.Scope,
-		s.RefreshID, s.RefreshUses, s.PrevRefreshID, ms(s.RotatedAt), s.IssuedAccessJTI, s.ParentID,
-		s.IP, s.UserAgent}
-}
 
 // querier is what both the store (its read pool) and a write transaction
 // offer.
@@ -42,11 +18,11 @@ type querier interface {
 
 func userSessions(ctx context.Context, q querier, realm, userID string) ([]store.Session, error) {
 	rows, err := q.query(ctx,
-		`SELECT `+sessionCols+` FROM sessions WHERE realm = ? AND user_id = ? ORDER BY last_seen, id`, realm, userID)
+		`SELECT `+sqlstore.SessionColumns+` FROM sessions WHERE realm = ? AND user_id = ? ORDER BY last_seen, id`, realm, userID)
 	if err != nil {
 		return nil, mapErr(err, "list sessions")
 	}
-	return collect(rows, scanSession)
+	return collect(rows, sqlstore.ScanSession)
 }
 
 // CreateSession inserts s if admit approves, ending the sessions admit
@@ -81,7 +57,7 @@ func (s *Store) CreateSession(ctx context.Context, sess store.Session, admit fun
 				}
 			}
 		}
-		if _, err := tx.exec(ctx, insertSQL("sessions", sessionCols), sessionArgs(sess)...); err != nil {
+		if _, err := tx.exec(ctx, insertSQL("sessions", sqlstore.SessionColumns), sqlstore.SessionArgs(sess)...); err != nil {
 			return mapErr(err, "create session")
 		}
 		tx.changed(store.Change{Kind: store.ChangeSession, Realm: sess.Realm, ID: sess.ID, UserID: sess.UserID})
@@ -91,8 +67,8 @@ func (s *Store) CreateSession(ctx context.Context, sess store.Session, admit fun
 
 // GetSession returns the session with this id.
 func (s *Store) GetSession(ctx context.Context, realm, id string) (store.Session, error) {
-	sess, err := scanSession(s.queryRow(ctx,
-		`SELECT `+sessionCols+` FROM sessions WHERE realm = ? AND id = ?`, realm, id))
+	sess, err := sqlstore.ScanSession(s.queryRow(ctx,
+		`SELECT `+sqlstore.SessionColumns+` FROM sessions WHERE realm = ? AND id = ?`, realm, id))
 	if err != nil {
 		return store.Session{}, mapErr(err, "session")
 	}
@@ -110,8 +86,8 @@ func (s *Store) ListUserSessions(ctx context.Context, realm, userID string) ([]s
 // write runs until it commits.
 func (s *Store) UpdateSession(ctx context.Context, realm, id string, fn func(store.Session) (store.Session, error)) error {
 	return s.write(ctx, func(tx *wtx) error {
-		old, err := scanSession(tx.queryRow(ctx,
-			`SELECT `+sessionCols+` FROM sessions WHERE realm = ? AND id = ?`, realm, id))
+		old, err := sqlstore.ScanSession(tx.queryRow(ctx,
+			`SELECT `+sqlstore.SessionColumns+` FROM sessions WHERE realm = ? AND id = ?`, realm, id))
 		if err != nil {
 			return mapErr(err, "session")
 		}
@@ -120,8 +96,8 @@ func (s *Store) UpdateSession(ctx context.Context, realm, id string, fn func(sto
 			return err
 		}
 		sess.Realm, sess.ID, sess.UserID = realm, id, old.UserID
-		_, err = tx.exec(ctx, updateSQL("sessions", sessionCols, "realm = ? AND id = ?"),
-			append(sessionArgs(sess), realm, id)...)
+		_, err = tx.exec(ctx, updateSQL("sessions", sqlstore.SessionColumns, "realm = ? AND id = ?"),
+			append(sqlstore.SessionArgs(sess), realm, id)...)
 		if err != nil {
 			return mapErr(err, "update session")
 		}
@@ -150,7 +126,7 @@ func announceUserSessions(ctx context.Context, tx *wtx, realm, userID string) er
 	if err != nil {
 		return mapErr(err, "list sessions")
 	}
-	ids, err := collect(rows, func(sc scanner) (string, error) {
+	ids, err := collect(rows, func(sc sqlstore.Scanner) (string, error) {
 		var id string
 		err := sc.Scan(&id)
 		return id, err
@@ -203,11 +179,7 @@ func (s *Store) DeleteExpired(ctx context.Context, now time.Time) (int, error) {
 		if err != nil {
 			return mapErr(err, "delete expired sessions")
 		}
-		gone, err := collect(rows, func(sc scanner) (store.Change, error) {
-			c := store.Change{Kind: store.ChangeSession}
-			err := sc.Scan(&c.Realm, &c.ID, &c.UserID)
-			return c, err
-		})
+		gone, err := collect(rows, sqlstore.ScanSessionChange)
 		if err != nil {
 			return err
 		}
@@ -219,11 +191,7 @@ func (s *Store) DeleteExpired(ctx context.Context, now time.Time) (int, error) {
 		if err != nil {
 			return mapErr(err, "delete retired keys")
 		}
-		keys, err := collect(rows, func(sc scanner) (store.Change, error) {
-			c := store.Change{Kind: store.ChangeKey}
-			err := sc.Scan(&c.Realm, &c.ID)
-			return c, err
-		})
+		keys, err := collect(rows, sqlstore.ScanKeyChange)
 		if err != nil {
 			return err
 		}

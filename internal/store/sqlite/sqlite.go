@@ -14,15 +14,14 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"runtime"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/gatehouse/gatehouse/internal/store"
+	"github.com/gatehouse/gatehouse/internal/store/sqlstore"
 )
 
 var _ store.Store = (*Store)(nil)
@@ -42,9 +41,7 @@ type Store struct {
 	wst   map[string]*sql.Stmt // statements prepared on wconn
 	rst   *stmtCache           // statements prepared on the read pool
 
-	subMu  sync.Mutex
-	subs   map[*subscriber]struct{}
-	closed bool
+	fan sqlstore.Fanout
 }
 
 // Option adjusts how Open sets up the database.
@@ -115,7 +112,7 @@ func Open(path string, opts ...Option) (*Store, error) {
 	}
 	s := &Store{
 		w: w, wconn: wconn, wst: map[string]*sql.Stmt{},
-		wsem: make(chan struct{}, 1), subs: map[*subscriber]struct{}{},
+		wsem: make(chan struct{}, 1),
 	}
 	if err := s.migrate(context.Background()); err != nil {
 		_ = wconn.Close()
@@ -167,13 +164,7 @@ func (s *Store) Ping(ctx context.Context) error {
 
 // Close stops every subscription and closes the database.
 func (s *Store) Close() error {
-	s.subMu.Lock()
-	s.closed = true
-	for sub := range s.subs {
-		sub.stop()
-		delete(s.subs, sub)
-	}
-	s.subMu.Unlock()
+	s.fan.Close()
 	// Statements first: a connection closes cleanly only without them.
 	// Taking wsem waits for a write under way to finish.
 	s.wsem <- struct{}{}
@@ -276,71 +267,8 @@ func mustAffect(res sql.Result, what string) error {
 	return nil
 }
 
-// scanner is a *sql.Row or *sql.Rows.
-type scanner interface{ Scan(dest ...any) error }
-
-// ms stores a time as Unix milliseconds; the zero time is 0 so that "not
-// set" survives the round trip.
-func ms(t time.Time) int64 {
-	if t.IsZero() {
-		return 0
-	}
-	return t.UnixMilli()
-}
-
-func fromMS(v int64) time.Time {
-	if v == 0 {
-		return time.Time{}
-	}
-	return time.UnixMilli(v).UTC()
-}
-
-// nowMS is the current time as the store keeps it.
-func nowMS() time.Time { return fromMS(time.Now().UnixMilli()) }
-
-func jsonText(v any) (string, error) {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return "", fmt.Errorf("sqlite: encode: %w", err)
-	}
-	return string(b), nil
-}
-
-// jsonCols encodes several values; the first error wins.
-func jsonCols(vs ...any) ([]string, error) {
-	out := make([]string, len(vs))
-	for i, v := range vs {
-		s, err := jsonText(v)
-		if err != nil {
-			return nil, err
-		}
-		out[i] = s
-	}
-	return out, nil
-}
-
-// jsonDecode fills dst from its JSON text; NULL-ish text leaves dst as is.
-func jsonDecode(text string, dst any) error {
-	if text == "" || text == "null" {
-		return nil
-	}
-	if err := json.Unmarshal([]byte(text), dst); err != nil {
-		return fmt.Errorf("sqlite: decode: %w", err)
-	}
-	return nil
-}
-
-// nilIfEmpty keeps an empty byte slice out of the database as NULL, so
-// that it reads back as nil whatever the driver does with empty blobs.
-func nilIfEmpty(b []byte) any {
-	if len(b) == 0 {
-		return nil
-	}
-	return b
-}
-
 // collect scans every row and closes rows.
-func collect[T any](rows *sql.Rows, scan func(scanner) (T, error)) ([]T, error) {
+func collect[T any](rows *sql.Rows, scan func(sqlstore.Scanner) (T, error)) ([]T, error) {
 	defer rows.Close()
 	var out []T
 	for rows.Next() {
@@ -356,25 +284,16 @@ func collect[T any](rows *sql.Rows, scan func(scanner) (T, error)) ([]T, error) 
 	return out, nil
 }
 
-// splitCols turns a column list constant into column names.
-func splitCols(cols string) []string {
-	parts := strings.Split(cols, ",")
-	for i, p := range parts {
-		parts[i] = strings.TrimSpace(p)
-	}
-	return parts
-}
-
 // insertSQL builds INSERT INTO table (cols) VALUES (?, ...).
 func insertSQL(table, cols string) string {
-	n := len(splitCols(cols))
+	n := len(sqlstore.Columns(cols))
 	return "INSERT INTO " + table + " (" + cols + ") VALUES (" + strings.Repeat("?, ", n-1) + "?)"
 }
 
 // updateSQL builds UPDATE table SET col = ?, ... WHERE where, with the
 // SET values in cols order followed by where's own arguments.
 func updateSQL(table, cols, where string) string {
-	names := splitCols(cols)
+	names := sqlstore.Columns(cols)
 	for i, c := range names {
 		names[i] = c + " = ?"
 	}

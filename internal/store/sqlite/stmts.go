@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+
+	"github.com/gatehouse/gatehouse/internal/store/sqlstore"
 )
 
 // stmtCache keeps one prepared statement per query text for the read
@@ -53,7 +55,7 @@ type errRow struct{ err error }
 func (r errRow) Scan(...any) error { return r.err }
 
 // queryRow runs a one-row query on the read pool.
-func (s *Store) queryRow(ctx context.Context, query string, args ...any) scanner {
+func (s *Store) queryRow(ctx context.Context, query string, args ...any) sqlstore.Scanner {
 	st, err := s.rst.get(ctx, query)
 	if err != nil {
 		return errRow{err}
@@ -100,7 +102,7 @@ func (t *wtx) query(ctx context.Context, query string, args ...any) (*sql.Rows, 
 	return st.QueryContext(ctx, args...)
 }
 
-func (t *wtx) queryRow(ctx context.Context, query string, args ...any) scanner {
+func (t *wtx) queryRow(ctx context.Context, query string, args ...any) sqlstore.Scanner {
 	st, err := t.stmt(ctx, query)
 	if err != nil {
 		return errRow{err}

@@ -2,49 +2,11 @@ package sqlite
 
 import (
 	"context"
-	"errors"
 	"fmt"
 
 	"github.com/gatehouse/gatehouse/internal/store"
+	"github.com/gatehouse/gatehouse/internal/store/sqlstore"
 )
-
-const userCols = `realm, id, username, email, first_name, last_name, enabled, email_verified,
-	created, password_hash, password_created, realm_roles, client_roles, attributes,
-	memberships, service_account_client_id, required_actions, not_before`
-
-func scanUser(sc scanner) (store.User, error) {
-	var (
-		u                                                   store.User
-		created, pwCreated                                  int64
-		realmRoles, clientRoles, attrs, members, reqActions string
-	)
-	err := sc.Scan(&u.Realm, &u.ID, &u.Username, &u.Email, &u.FirstName, &u.LastName, &u.Enabled, &u.EmailVerified,
-		&created, &u.PasswordHash, &pwCreated, &realmRoles, &clientRoles, &attrs,
-		&members, &u.ServiceAccountClientID, &reqActions, &u.NotBefore)
-	if err != nil {
-		return store.User{}, err
-	}
-	u.Created, u.PasswordCreated = fromMS(created), fromMS(pwCreated)
-	err = errors.Join(
-		jsonDecode(realmRoles, &u.RealmRoles),
-		jsonDecode(clientRoles, &u.ClientRoles),
-		jsonDecode(attrs, &u.Attributes),
-		jsonDecode(members, &u.Memberships),
-		jsonDecode(reqActions, &u.RequiredActions),
-	)
-	return u, err
-}
-
-// userArgs lists u's column values in userCols order.
-func userArgs(u store.User) ([]any, error) {
-	j, err := jsonCols(u.RealmRoles, u.ClientRoles, u.Attributes, u.Memberships, u.RequiredActions)
-	if err != nil {
-		return nil, err
-	}
-	return []any{u.Realm, u.ID, u.Username, u.Email, u.FirstName, u.LastName, u.Enabled, u.EmailVerified,
-		ms(u.Created), u.PasswordHash, ms(u.PasswordCreated), j[0], j[1], j[2],
-		j[3], u.ServiceAccountClientID, j[4], u.NotBefore}, nil
-}
 
 // insertUsers inserts us with one prepared statement; realm, when not
 // empty, overrides each user's Realm (an import). The first conflict
@@ -53,7 +15,7 @@ func insertUsers(ctx context.Context, tx *wtx, us []store.User, realm string) er
 	if len(us) == 0 {
 		return nil
 	}
-	stmt, err := tx.stmt(ctx, insertSQL("users", userCols))
+	stmt, err := tx.stmt(ctx, insertSQL("users", sqlstore.UserColumns))
 	if err != nil {
 		return err
 	}
@@ -61,7 +23,7 @@ func insertUsers(ctx context.Context, tx *wtx, us []store.User, realm string) er
 		if realm != "" {
 			u.Realm = realm
 		}
-		args, err := userArgs(u)
+		args, err := sqlstore.UserArgs(u)
 		if err != nil {
 			return err
 		}
@@ -85,7 +47,7 @@ func (s *Store) CreateUsers(ctx context.Context, us []store.User) error {
 }
 
 func (s *Store) getUser(ctx context.Context, what, where string, args ...any) (store.User, error) {
-	u, err := scanUser(s.queryRow(ctx, `SELECT `+userCols+` FROM users WHERE `+where, args...))
+	u, err := sqlstore.ScanUser(s.queryRow(ctx, `SELECT `+sqlstore.UserColumns+` FROM users WHERE `+where, args...))
 	if err != nil {
 		return store.User{}, mapErr(err, what)
 	}
@@ -118,12 +80,12 @@ func (s *Store) ListUsers(ctx context.Context, realm string, offset, limit int) 
 		limit = -1 // SQLite: no limit
 	}
 	rows, err := s.query(ctx,
-		`SELECT `+userCols+` FROM users WHERE realm = ? ORDER BY username LIMIT ? OFFSET ?`,
+		`SELECT `+sqlstore.UserColumns+` FROM users WHERE realm = ? ORDER BY username LIMIT ? OFFSET ?`,
 		realm, limit, max(offset, 0))
 	if err != nil {
 		return nil, mapErr(err, "list users")
 	}
-	return collect(rows, scanUser)
+	return collect(rows, sqlstore.ScanUser)
 }
 
 // CountUsers counts a realm's users.
@@ -140,7 +102,7 @@ func (s *Store) CountUsers(ctx context.Context, realm string) (int, error) {
 // ErrAlreadyExists.
 func (s *Store) UpdateUser(ctx context.Context, realm, id string, fn func(store.User) (store.User, error)) error {
 	return s.write(ctx, func(tx *wtx) error {
-		old, err := scanUser(tx.queryRow(ctx, `SELECT `+userCols+` FROM users WHERE realm = ? AND id = ?`, realm, id))
+		old, err := sqlstore.ScanUser(tx.queryRow(ctx, `SELECT `+sqlstore.UserColumns+` FROM users WHERE realm = ? AND id = ?`, realm, id))
 		if err != nil {
 			return mapErr(err, "user "+id)
 		}
@@ -149,11 +111,11 @@ func (s *Store) UpdateUser(ctx context.Context, realm, id string, fn func(store.
 			return err
 		}
 		u.Realm, u.ID = realm, id
-		args, err := userArgs(u)
+		args, err := sqlstore.UserArgs(u)
 		if err != nil {
 			return err
 		}
-		if _, err := tx.exec(ctx, updateSQL("users", userCols, "realm = ? AND id = ?"), append(args, realm, id)...); err != nil {
+		if _, err := tx.exec(ctx, updateSQL("users", sqlstore.UserColumns, "realm = ? AND id = ?"), append(args, realm, id)...); err != nil {
 			return mapErr(err, "update user "+id)
 		}
 		tx.changed(store.Change{Kind: store.ChangeUser, Realm: realm, ID: id})
