@@ -1,7 +1,8 @@
 // Command limits measures, in-process and on this machine, the bare rate of
 // the operations that bound gatehouse's hot paths: a password check
 // (argon2id at Keycloak's defaults), a token signature (RSA-2048, ES256,
-// Ed25519), a signature check (RSA-2048 verify, ES256 verify) and a keyed
+// Ed25519; RSA-2048 through OpenSSL too when built with -tags openssl), a
+// signature check (RSA-2048 verify, ES256 verify) and a keyed
 // SHA-256 (the client-secret check). A server can never beat these numbers;
 // a benchmark result divided by the matching limit, measured in the same run,
 // says how much of the machine the server turns into useful work.
@@ -58,15 +59,20 @@ var signingInput = []byte(strings.Repeat("eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ1c2VyI
 
 // ops lists the operations in the order they run and print.
 func ops() []op {
-	return []op{
+	all := []op{
 		{"argon2id_verify", setupArgon2id},
 		{"rsa2048_sign", setupRSASign},
-		{"rsa2048_verify", setupRSAVerify},
-		{"es256_sign", setupES256Sign},
-		{"es256_verify", setupES256Verify},
-		{"ed25519_sign", setupEd25519Sign},
-		{"hmac_sha256", setupHMAC},
 	}
+	// Built with -tags openssl, gatehouse signs RSA through OpenSSL, so
+	// its RSA limit is measured with that signer too.
+	all = append(all, opensslOps()...)
+	return append(all,
+		op{"rsa2048_verify", setupRSAVerify},
+		op{"es256_sign", setupES256Sign},
+		op{"es256_verify", setupES256Verify},
+		op{"ed25519_sign", setupEd25519Sign},
+		op{"hmac_sha256", setupHMAC},
+	)
 }
 
 func setupArgon2id() (func() error, error) {

@@ -29,6 +29,7 @@ import (
 	"time"
 
 	"github.com/gatehouse/gatehouse/internal/core"
+	"github.com/gatehouse/gatehouse/internal/jwt"
 	"github.com/gatehouse/gatehouse/internal/keys"
 	"github.com/gatehouse/gatehouse/internal/password"
 	"github.com/gatehouse/gatehouse/internal/server"
@@ -173,7 +174,7 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ln) }()
 	log.Info("gatehouse ready", "addr", ln.Addr().String(), "public_url", public, "data", *data,
-		"startup_ms", time.Since(start).Milliseconds())
+		"startup_ms", time.Since(start).Milliseconds(), "rsa_signer", jwt.RSABackend())
 	select {
 	case err = <-done:
 	case s := <-sig:

@@ -22,8 +22,9 @@ const MinRSABits = 2048
 const MinHMACKeyLen = 32
 
 // Signer signs a JWS signing input with one key under one algorithm.
-// Implementations other than NewSigner's (an OpenSSL-backed RSA signer, a
-// key held in an HSM) plug in behind this interface.
+// Implementations other than NewSigner's (a key held in an HSM) plug in
+// behind this interface; NewSigner's own RSA signer is OpenSSL's when built
+// with -tags openssl (see RSABackend).
 type Signer interface {
 	// Alg is the JWS "alg" the signatures are made with.
 	Alg() string
@@ -85,7 +86,7 @@ func NewSigner(alg, kid string, key any) (Signer, error) {
 		if k.N == nil || k.N.BitLen() < MinRSABits {
 			return nil, ErrWeakKey
 		}
-		return &rsaSigner{headerCache: headerCache{alg: alg, kid: kid}, key: k, pss: alg == PS256}, nil
+		return newRSASigner(alg, kid, k), nil
 	case ES256:
 		k, ok := key.(*ecdsa.PrivateKey)
 		if !ok || k == nil || k.Curve != elliptic.P256() {
@@ -116,6 +117,12 @@ func NewSigner(alg, kid string, key any) (Signer, error) {
 // signing and for verifying.
 func pssOptions() *rsa.PSSOptions {
 	return &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthEqualsHash, Hash: crypto.SHA256}
+}
+
+// newGoRSASigner is the crypto/rsa signer: what NewSigner returns for RS256
+// and PS256 in the default build, and the fallback of the OpenSSL build.
+func newGoRSASigner(alg, kid string, k *rsa.PrivateKey) *rsaSigner {
+	return &rsaSigner{headerCache: headerCache{alg: alg, kid: kid}, key: k, pss: alg == PS256}
 }
 
 type rsaSigner struct {
