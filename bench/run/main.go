@@ -1,11 +1,14 @@
 // Command run is gatehouse's benchmark driver: one command that builds the
 // server and the tools, starts gatehouse on a fresh data directory, measures
-// every scenario at several concurrencies, measures the limits and a peer
-// (node oidc-provider) in the same run, measures start-up, memory and growth
-// to a million users, and writes docs/benchmarks.md and docs/benchmarks.png.
+// every scenario at several concurrencies, runs them again on PostgreSQL
+// (a fresh schema, each at its best concurrency), measures the limits and a
+// peer (node oidc-provider) in the same run, measures start-up, memory and
+// growth to a million users, and writes docs/benchmarks.md and
+// docs/benchmarks.png.
 //
 //	go run ./bench/run                 # everything (make bench)
 //	go run ./bench/run -growth=false   # without the million-user part
+//	go run ./bench/run -postgres ""    # without the PostgreSQL pass
 //	go run ./bench/run -only password,client_credentials -conc 1,4 -dur 1s -out /tmp/b
 //
 // Secrets (the client secret, the users' password) are random per run,
@@ -26,11 +29,13 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"runtime"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -47,6 +52,9 @@ type options struct {
 	growthSessions int
 	gatewaySh      bool
 	keep           bool
+	// postgres is the server the PostgreSQL pass runs on ("" skips
+	// the pass).
+	postgres string
 }
 
 func main() {
@@ -71,6 +79,7 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.growthSessions, "growth-sessions", 100000, "live sessions in the growth data set")
 	fs.BoolVar(&o.gatewaySh, "gateway-sh", true, "also run bench/gateway.sh (gateway open-loop latency), when present")
 	fs.BoolVar(&o.keep, "keep", false, "keep the work directory (logs, data) instead of deleting it")
+	fs.StringVar(&o.postgres, "postgres", defaultPostgres, "PostgreSQL `URL` for the PostgreSQL pass, run in a fresh schema that is dropped afterwards (\"\" skips it)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -92,6 +101,11 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	}
 	if o.dur <= 0 || o.warmup < 0 || o.growthUsers < 1000 || o.growthSessions < 1000 {
 		return o, errors.New("-dur must be positive, -warmup not negative, -growth-users and -growth-sessions at least 1000")
+	}
+	if o.postgres != "" {
+		if _, err := withSearchPath(o.postgres, "x"); err != nil {
+			return o, fmt.Errorf("-postgres: %w", err)
+		}
 	}
 	return o, nil
 }
@@ -116,9 +130,18 @@ type bench struct {
 	upProc  *proc
 	res     *results
 	started time.Time
+	// mu guards running and cleanups: an interrupt handles them from
+	// its own goroutine.
+	mu sync.Mutex
 	// running are the processes the run started, stopped on the way out
 	// whatever happens.
 	running []*proc
+	// cleanups undo what the run created outside its work directory
+	// (the PostgreSQL schema); each runs once, on the way out or on an
+	// interrupt.
+	cleanups []func()
+	// pgSchema is the PostgreSQL pass's schema, once created.
+	pgSchema string
 }
 
 func realMain(args []string, stderr io.Writer) error {
@@ -152,11 +175,45 @@ func realMain(args []string, stderr io.Writer) error {
 		b.res.Command = "make bench"
 	}
 	defer b.stopAll()
+	stopSignals := b.onInterrupt(work)
+	defer stopSignals()
 	if err := b.run(); err != nil {
 		return err
 	}
 	b.res.Elapsed = time.Since(b.started)
-	return b.write()
+	if err := b.write(); err != nil {
+		return err
+	}
+	if b.res.PostgresFailed != nil {
+		return fmt.Errorf("the PostgreSQL pass failed (written to the doc as such): %w", b.res.PostgresFailed)
+	}
+	return nil
+}
+
+// onInterrupt stops the children, runs the cleanups and removes the work
+// directory when the run is interrupted (SIGINT, SIGTERM), so that an
+// aborted run leaves no schema in the shared database behind. The
+// returned function ends the watch.
+func (b *bench) onInterrupt(work string) func() {
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() {
+		select {
+		case s := <-sig:
+			b.logf("%s: stopping and cleaning up", s)
+			b.stopAll()
+			if !b.o.keep {
+				os.RemoveAll(work)
+			}
+			os.Exit(130)
+		case <-done:
+		}
+	}()
+	return func() {
+		signal.Stop(sig)
+		close(done)
+	}
 }
 
 func (b *bench) logf(format string, a ...any) {
@@ -189,7 +246,7 @@ func (b *bench) run() error {
 		return err
 	}
 	// Start-up from nothing: an empty data directory, no realm.
-	st, err := b.measureStartup("empty, no realm", filepath.Join(b.work, "empty"), nil)
+	st, err := b.measureStartup("empty, no realm", sqliteAt(filepath.Join(b.work, "empty")), nil)
 	if err != nil {
 		return err
 	}
@@ -197,17 +254,17 @@ func (b *bench) run() error {
 	// Start-up importing the bench realms (schema, master key, one signing
 	// key per algorithm and realm), then seed the base data set offline.
 	data := filepath.Join(b.work, "data")
-	st, err = b.measureStartup("empty, importing 2 realm files", data, realmFiles)
+	st, err = b.measureStartup("empty, importing 2 realm files", sqliteAt(data), realmFiles)
 	if err != nil {
 		return err
 	}
 	b.res.Startups = append(b.res.Startups, st)
 	for _, realm := range []string{"bench", "bench-rot"} {
-		if _, err := b.seed(data, realm, baseUsers, baseSessions); err != nil {
+		if _, err := b.seed(sqliteAt(data), realm, baseUsers, baseSessions); err != nil {
 			return err
 		}
 	}
-	st, err = b.measureStartup(fmt.Sprintf("existing, %s users + %s sessions per realm", thousands(baseUsers), thousands(baseSessions)), data, nil)
+	st, err = b.measureStartup(fmt.Sprintf("existing, %s users + %s sessions per realm", thousands(baseUsers), thousands(baseSessions)), sqliteAt(data), nil)
 	if err != nil {
 		return err
 	}
@@ -217,7 +274,7 @@ func (b *bench) run() error {
 		return err
 	}
 
-	srv, url, err := b.serve(data, "gatehouse")
+	srv, url, err := b.serve(sqliteAt(data), "gatehouse")
 	if err != nil {
 		return err
 	}
@@ -234,6 +291,7 @@ func (b *bench) run() error {
 			return err
 		}
 	}
+	b.postgresPass(realmFiles)
 
 	if err := b.limits(); err != nil {
 		return err
@@ -298,14 +356,36 @@ func (b *bench) describeMachine() {
 }
 
 // build compiles gatehouse and the tools once, so that compilation does
-// not compete with the measurements.
+// not compete with the measurements. gatehouse and limits get -tags
+// openssl where libcrypto's headers are installed (see signer.go), and
+// both fall back to crypto/rsa together if that build fails.
 func (b *bench) build() error {
-	b.logf("building gatehouse, loadgen, limits, upstream")
+	signer := signerGo
+	if opensslBuildable() {
+		signer = opensslSignerName()
+	}
+	b.logf("building gatehouse, loadgen, limits, upstream; RSA signer: %s", signer)
+	err := b.buildAll(signer != signerGo)
+	if err != nil && signer != signerGo {
+		b.logf("the -tags openssl build failed, building with %s instead: %v", signerGo, err)
+		b.res.Notes = append(b.res.Notes, "The `-tags openssl` build failed, so gatehouse was built with "+signerGo+".")
+		signer = signerGo
+		err = b.buildAll(false)
+	}
+	b.res.Signer = signer
+	return err
+}
+
+func (b *bench) buildAll(openssl bool) error {
 	for _, t := range [][2]string{
 		{"gatehouse", "./cmd/gatehouse"}, {"loadgen", "./bench/loadgen"},
 		{"limits", "./bench/limits"}, {"upstream", "./bench/upstream"},
 	} {
-		cmd := exec.Command("go", "build", "-o", filepath.Join(b.bin, t[0]), t[1])
+		args := []string{"build"}
+		if openssl && signerTagged(t[0]) {
+			args = append(args, "-tags", "openssl")
+		}
+		cmd := exec.Command("go", append(args, "-o", filepath.Join(b.bin, t[0]), t[1])...)
 		cmd.Dir = b.repo
 		if out, err := cmd.CombinedOutput(); err != nil {
 			return fmt.Errorf("go build %s: %v\n%s", t[1], err, out)
@@ -348,12 +428,16 @@ func (b *bench) realmFiles() ([]string, error) {
 	return files, nil
 }
 
-// seed runs gatehouse seed against a stopped server's data directory.
-func (b *bench) seed(data, realm string, users, sessions int) (time.Duration, error) {
-	args := []string{"seed", "--data", data, "--realm", realm, "--users", fmt.Sprint(users), "--sessions", fmt.Sprint(sessions),
-		"--password-file", b.pwFile}
-	if users == 0 {
-		args = []string{"seed", "--data", data, "--realm", realm, "--sessions", fmt.Sprint(sessions)}
+// sqliteAt is the store flags of gatehouse on the embedded SQLite
+// database under dir.
+func sqliteAt(dir string) []string { return []string{"--data", dir} }
+
+// seed runs gatehouse seed against the store that loc (store flags: --data,
+// or --db and --master-key-file) names, with no server running on it.
+func (b *bench) seed(loc []string, realm string, users, sessions int) (time.Duration, error) {
+	args := append(append([]string{"seed"}, loc...), "--realm", realm, "--sessions", fmt.Sprint(sessions))
+	if users > 0 {
+		args = append(args, "--users", fmt.Sprint(users), "--password-file", b.pwFile)
 	}
 	b.logf("gatehouse seed --realm %s --users %d --sessions %d", realm, users, sessions)
 	start := time.Now()
@@ -364,13 +448,14 @@ func (b *bench) seed(data, realm string, users, sessions int) (time.Duration, er
 	return time.Since(start), nil
 }
 
-// serve starts gatehouse on data and waits until it is ready.
-func (b *bench) serve(data, name string, extra ...string) (*proc, string, error) {
+// serve starts gatehouse on the store that loc names and waits until it is
+// ready.
+func (b *bench) serve(loc []string, name string, extra ...string) (*proc, string, error) {
 	addr, err := freeAddr()
 	if err != nil {
 		return nil, "", err
 	}
-	args := append([]string{"serve", "--addr", addr, "--data", data, "--no-demo", "--default-realm", "bench", "--log-level", "warn"}, extra...)
+	args := append(append(append([]string{"serve", "--addr", addr}, loc...), "--no-demo", "--default-realm", "bench", "--log-level", "warn"), extra...)
 	p, err := b.start(name, filepath.Join(b.bin, "gatehouse"), args, nil)
 	if err != nil {
 		return nil, "", err
@@ -383,9 +468,9 @@ func (b *bench) serve(data, name string, extra ...string) (*proc, string, error)
 	return p, url, nil
 }
 
-// measureStartup starts gatehouse on data, times spawn to ready, reads its
-// idle memory and stops it.
-func (b *bench) measureStartup(label, data string, imports []string) (startup, error) {
+// measureStartup starts gatehouse on the store that loc names, times spawn
+// to ready, reads its idle memory and stops it.
+func (b *bench) measureStartup(label string, loc, imports []string) (startup, error) {
 	var extra []string
 	for _, f := range imports {
 		extra = append(extra, "--import-realm", f)
@@ -394,7 +479,7 @@ func (b *bench) measureStartup(label, data string, imports []string) (startup, e
 	if err != nil {
 		return startup{}, err
 	}
-	args := append([]string{"serve", "--addr", addr, "--data", data, "--no-demo", "--default-realm", "bench", "--log-level", "warn"}, extra...)
+	args := append(append(append([]string{"serve", "--addr", addr}, loc...), "--no-demo", "--default-realm", "bench", "--log-level", "warn"), extra...)
 	t0 := time.Now()
 	p, err := b.start("gatehouse-startup", filepath.Join(b.bin, "gatehouse"), args, nil)
 	if err != nil {
@@ -464,14 +549,17 @@ func (b *bench) scenarioTable() []scenarioResult {
 		return fmt.Sprintf("Keycloak sizing guide: %d/s per vCPU = %d/s on %d vCPU (%s; OpenShift on AWS, Aurora PostgreSQL)",
 			perVCPU, perVCPU*b.res.Cores, b.res.Cores, what)
 	}
+	// The RS256 scenarios are divided by the rate of the signer the
+	// server was built with.
+	rsaKey, rsaName := rsaLimit(b.res.Signer)
 	return []scenarioResult{
 		{Name: "password", LimitKey: "argon2id_verify_per_s", LimitName: "argon2id verify", Published: kc(15, "tested to 300/s")},
-		{Name: "client_credentials RS256", LimitKey: "rsa2048_sign_per_s", LimitName: "RSA-2048 sign",
+		{Name: "client_credentials RS256", LimitKey: rsaKey, LimitName: rsaName,
 			Published: kc(120, "a new TLS connection per request") + ". Ory Hydra: ~400/s on 2 cores (Ory's published benchmark: in-memory store, `hey` with 100 parallel)"},
 		{Name: "client_credentials ES256", LimitKey: "es256_sign_per_s", LimitName: "ES256 sign"},
-		{Name: "refresh (rotation off)", LimitKey: "rsa2048_sign_per_s", LimitName: "RSA-2048 sign",
+		{Name: "refresh (rotation off)", LimitKey: rsaKey, LimitName: rsaName,
 			Published: kc(120, "tested to 435/s")},
-		{Name: "refresh (rotation on)", LimitKey: "rsa2048_sign_per_s", LimitName: "RSA-2048 sign",
+		{Name: "refresh (rotation on)", LimitKey: rsaKey, LimitName: rsaName,
 			Published: kc(120, "tested to 435/s")},
 		{Name: "introspection"},
 		{Name: "userinfo"},
@@ -653,30 +741,30 @@ func (b *bench) growth(base *proc, baseURL string) error {
 	if err != nil {
 		return err
 	}
-	if _, err := b.measureStartup("empty, importing 2 realm files (growth set)", data, files); err != nil {
+	if _, err := b.measureStartup("empty, importing 2 realm files (growth set)", sqliteAt(data), files); err != nil {
 		return err
 	}
 	// The rotation realm carries the large set on this side, and both
 	// grants run in it on both sides.
-	if g.SeedUsers, err = b.seed(data, "bench-rot", g.Users, 0); err != nil {
+	if g.SeedUsers, err = b.seed(sqliteAt(data), "bench-rot", g.Users, 0); err != nil {
 		return err
 	}
-	st, err := b.measureStartup(fmt.Sprintf("existing, %s users, no sessions", thousands(g.Users)), data, nil)
+	st, err := b.measureStartup(fmt.Sprintf("existing, %s users, no sessions", thousands(g.Users)), sqliteAt(data), nil)
 	if err != nil {
 		return err
 	}
 	g.RSSNoSessionsKiB = st.RSSKiB
-	if g.SeedSessions, err = b.seed(data, "bench-rot", 0, g.Sessions); err != nil {
+	if g.SeedSessions, err = b.seed(sqliteAt(data), "bench-rot", 0, g.Sessions); err != nil {
 		return err
 	}
-	st, err = b.measureStartup(fmt.Sprintf("existing, %s users + %s sessions", thousands(g.Users), thousands(g.Sessions)), data, nil)
+	st, err = b.measureStartup(fmt.Sprintf("existing, %s users + %s sessions", thousands(g.Users), thousands(g.Sessions)), sqliteAt(data), nil)
 	if err != nil {
 		return err
 	}
 	g.RSSSessionsKiB, g.StartupBig = st.RSSKiB, st
 	b.res.Startups = append(b.res.Startups, st)
 
-	big, bigURL, err := b.serve(data, "gatehouse-growth")
+	big, bigURL, err := b.serve(sqliteAt(data), "gatehouse-growth")
 	if err != nil {
 		return err
 	}
@@ -824,7 +912,9 @@ func (b *bench) start(name, path string, args, env []string) (*proc, error) {
 		f.Close()
 		close(p.done)
 	}()
+	b.mu.Lock()
 	b.running = append(b.running, p)
+	b.mu.Unlock()
 	return p, nil
 }
 
@@ -844,10 +934,26 @@ func (p *proc) stop() {
 	}
 }
 
+// stopAll stops every child process, then runs the cleanups, each once
+// however often stopAll is called.
 func (b *bench) stopAll() {
-	for _, p := range b.running {
+	b.mu.Lock()
+	running, cleanups := b.running, b.cleanups
+	b.running, b.cleanups = nil, nil
+	b.mu.Unlock()
+	for _, p := range running {
 		p.stop()
 	}
+	for i := len(cleanups) - 1; i >= 0; i-- {
+		cleanups[i]()
+	}
+}
+
+// atExit registers f to run when the run ends, however it ends.
+func (b *bench) atExit(f func()) {
+	b.mu.Lock()
+	b.cleanups = append(b.cleanups, f)
+	b.mu.Unlock()
 }
 
 // vmRSS reads a process's resident set size in KiB from /proc (0 when it

@@ -38,6 +38,9 @@ type scenarioResult struct {
 	Published string
 	// Skipped says why the scenario was not run ("" when it was).
 	Skipped string
+	// Postgres holds the run on PostgreSQL, at one concurrency; nil when
+	// the PostgreSQL pass did not run it.
+	Postgres []point
 }
 
 // startup is one start-up measurement.
@@ -68,6 +71,7 @@ type results struct {
 	Cores         int
 	Kernel        string
 	GoVersion     string
+	Signer        string // RSA signer gatehouse and bench/limits were built with
 	NodeVersion   string
 	PeerVersion   string
 	Commit        string
@@ -84,8 +88,17 @@ type results struct {
 	Growth        *growthResult
 	GrowthSkipped string
 	GatewaySh     string // bench/gateway.sh's summary, when it ran
-	Notes         []string
-	Elapsed       time.Duration
+	// The PostgreSQL pass: whether it ran to the end, or why it was
+	// skipped, or how it failed; the server's version and host:port, and
+	// how long the pass took.
+	PostgresRan     bool
+	PostgresSkipped string
+	PostgresFailed  error
+	PostgresVersion string
+	PostgresWhere   string
+	PostgresElapsed time.Duration
+	Notes           []string
+	Elapsed         time.Duration
 }
 
 // best returns the point with the highest throughput (the zero point for
@@ -110,12 +123,18 @@ func at(ps []point, c int) (point, bool) {
 	return point{}, false
 }
 
-// limitFor returns the limit of s at concurrency c and its display name.
-func (r *results) limitFor(s scenarioResult, c int) (float64, string) {
+// sqlitePoints and postgresPoints pick a scenario's runs on one store.
+func sqlitePoints(s scenarioResult) []point   { return s.Points }
+func postgresPoints(s scenarioResult) []point { return s.Postgres }
+
+// limitFor returns the limit of s at concurrency c and its display name. A
+// limit taken from another scenario comes from that scenario's run on the
+// same store (pts picks it), measured at the same time as s.
+func (r *results) limitFor(s scenarioResult, c int, pts func(scenarioResult) []point) (float64, string) {
 	if s.LimitFromScenario != "" {
 		for _, o := range r.Scenarios {
 			if o.Name == s.LimitFromScenario {
-				if p, ok := at(o.Points, c); ok {
+				if p, ok := at(pts(o), c); ok {
 					return p.RPS, s.LimitName
 				}
 			}
@@ -186,7 +205,18 @@ func writeMarkdown(w io.Writer, r *results, pngName string) error {
 	p("| date | %s |\n", r.Date.UTC().Format("2006-01-02 15:04 MST"))
 	p("| command | `%s` |\n", r.Command)
 	p("| Go | %s |\n", r.GoVersion)
-	p("| storage | embedded SQLite (`--data DIR`, WAL). PostgreSQL is not supported yet, so there is no PostgreSQL figure |\n")
+	if r.Signer != "" {
+		p("| signer | %s (RS256 and PS256 in gatehouse and in bench/limits) |\n", r.Signer)
+	}
+	switch {
+	case r.PostgresRan:
+		p("| storage | embedded SQLite (`--data DIR`, WAL) everywhere except the section *On PostgreSQL*: PostgreSQL %s (`--db`, at %s on the same machine) |\n",
+			r.PostgresVersion, r.PostgresWhere)
+	case r.PostgresFailed != nil:
+		p("| storage | embedded SQLite (`--data DIR`, WAL); the PostgreSQL pass failed (see *On PostgreSQL*) |\n")
+	default:
+		p("| storage | embedded SQLite (`--data DIR`, WAL); PostgreSQL skipped: %s |\n", r.PostgresSkipped)
+	}
 	p("| load | `bench/loadgen`, closed loop, keep-alive, c = %s; %s warm-up + %s measured per point |\n",
 		joinInts(r.Concurrencies), r.Warmup, r.Dur)
 	p("| pinning | none: server, load generator (and the peer) share all %d cores, as do the limits |\n", r.Cores)
@@ -206,7 +236,7 @@ func writeMarkdown(w io.Writer, r *results, pngName string) error {
 			continue
 		}
 		bp := best(s.Points)
-		lim, limName := r.limitFor(s, bp.Conc)
+		lim, limName := r.limitFor(s, bp.Conc, sqlitePoints)
 		limCell, ratioCell := "—", "—"
 		if limName != "" {
 			limCell = limName
@@ -236,9 +266,11 @@ func writeMarkdown(w io.Writer, r *results, pngName string) error {
 	p("so it cannot run as a cluster of workers without an external store. gatehouse had both cores. ")
 	p("The peer's introspection figure is for an opaque token looked up in memory: oidc-provider refuses to introspect JWT access tokens.\n\n")
 
+	writePostgres(p, r)
+
 	p("## Throughput against concurrency\n\n")
 	p("![throughput against concurrency](%s)\n\n", pngName)
-	p("Solid lines: gatehouse; dashed: the peer. Both axes are logarithmic. The same figures as a table (req/s, p99 ms in brackets):\n\n")
+	p("Solid lines: gatehouse on SQLite; dashed: the peer. Both axes are logarithmic. The same figures as a table (req/s, p99 ms in brackets):\n\n")
 	p("| scenario |")
 	for _, c := range r.Concurrencies {
 		p(" c=%d |", c)
@@ -272,7 +304,7 @@ func writeMarkdown(w io.Writer, r *results, pngName string) error {
 
 	p("## Limits (bench/limits, same run, %d goroutines, best of %d samples)\n\n", r.LimitsCores, r.LimitsSamples)
 	p("| operation | per second |\n|---|--:|\n")
-	for _, k := range []string{"argon2id_verify_per_s", "rsa2048_sign_per_s", "rsa2048_verify_per_s", "es256_sign_per_s",
+	for _, k := range []string{"argon2id_verify_per_s", "rsa2048_sign_per_s", "rsa2048_sign_openssl_per_s", "rsa2048_verify_per_s", "es256_sign_per_s",
 		"es256_verify_per_s", "ed25519_sign_per_s", "hmac_sha256_per_s"} {
 		if v, ok := r.Limits[k]; ok {
 			p("| `%s` | %s |\n", k, num(v))
@@ -281,7 +313,7 @@ func writeMarkdown(w io.Writer, r *results, pngName string) error {
 	p("\nargon2id is measured at Keycloak's default parameters (argon2id, 7168 KiB, t=5, p=1), which are also the bench realm's: the seeded users' hash uses them.\n\n")
 
 	p("## Start-up and idle memory\n\n")
-	p("| data directory | spawn → `/health/ready` 200 | idle VmRSS |\n|---|--:|--:|\n")
+	p("| store | spawn → `/health/ready` 200 | idle VmRSS |\n|---|--:|--:|\n")
 	for _, s := range r.Startups {
 		p("| %s | %.0f ms | %s |\n", s.Label, float64(s.Ready.Microseconds())/1000, mib(s.RSSKiB))
 	}
@@ -359,6 +391,63 @@ func writeMarkdown(w io.Writer, r *results, pngName string) error {
 
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// writePostgres renders the section On PostgreSQL: each scenario at one
+// concurrency, with the same limit columns as the SQLite table and the
+// SQLite figure at the same c beside it.
+func writePostgres(p func(string, ...any), r *results) {
+	p("## On PostgreSQL\n\n")
+	switch {
+	case r.PostgresFailed != nil:
+		msg, _, _ := strings.Cut(r.PostgresFailed.Error(), "\n")
+		p("The PostgreSQL pass failed in this run: %s\n\n", msg)
+		return
+	case !r.PostgresRan:
+		p("skipped: %s.\n\n", r.PostgresSkipped)
+		return
+	}
+	p("The same scenarios against gatehouse on PostgreSQL %s (`--db`, at %s), in a fresh schema with the same realm files imported and the same %s users and %s sessions per realm seeded; the schema is dropped afterwards. ",
+		r.PostgresVersion, r.PostgresWhere, thousands(baseUsers), thousands(baseSessions))
+	p("The database server runs on the same %d cores as gatehouse and the load generator, so it competes with them for CPU, as it would not on a machine of its own. ", r.Cores)
+	p("Each scenario runs once, at the concurrency where it was fastest on SQLite (the upstream at the gateway's), not over the whole range, to keep `make bench` short; the pass took %s. ",
+		r.PostgresElapsed.Round(time.Second))
+	p("*Limit* and *÷ limit* are as in the table above; the gateway's limit is the upstream measured in this pass. ")
+	p("*SQLite* is the same scenario at the same c in the table above.\n\n")
+	p("| scenario | PostgreSQL req/s | c | p50 / p99 ms | limit | limit/s | ÷ limit | SQLite req/s (same c) | PostgreSQL ÷ SQLite |\n")
+	p("|---|--:|--:|--:|---|--:|--:|--:|--:|\n")
+	disturbed := false
+	for _, s := range r.Scenarios {
+		if len(s.Postgres) == 0 {
+			continue
+		}
+		pp := best(s.Postgres)
+		lim, limName := r.limitFor(s, pp.Conc, postgresPoints)
+		limCell, ratioCell := "—", "—"
+		if limName != "" {
+			limCell = limName
+			ratioCell = ratio(pp.RPS, lim)
+			if lim > 0 && pp.RPS > 1.05*lim {
+				ratioCell += " †"
+				disturbed = true
+			}
+		}
+		sqliteCell, vs := "—", "—"
+		if sp, ok := at(s.Points, pp.Conc); ok {
+			sqliteCell = num(sp.RPS)
+			vs = ratio(pp.RPS, sp.RPS)
+		}
+		errNote := ""
+		if e := totalErrors(s.Postgres); e > 0 {
+			errNote = fmt.Sprintf(" (%d errors)", e)
+		}
+		p("| %s | %s%s | %d | %s / %s | %s | %s | %s | %s | %s |\n", s.Name, num(pp.RPS), errNote, pp.Conc,
+			ms(pp.P50), ms(pp.P99), limCell, num(lim), ratioCell, sqliteCell, vs)
+	}
+	if disturbed {
+		p("\n† Above 1: outran its own bare operation; the limit was measured under other load (see the note under *Results*).\n")
+	}
+	p("\nThe chart below is SQLite only. Start-up and idle memory on PostgreSQL are in the start-up table.\n\n")
 }
 
 func growthUsers(r *results) int {

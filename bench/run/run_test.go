@@ -2,13 +2,19 @@ package main
 
 import (
 	"bytes"
+	"context"
+	"errors"
+	"fmt"
 	"image/color"
 	"image/png"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 )
 
 func TestRenderChart(t *testing.T) {
@@ -98,7 +104,149 @@ func sampleResults() *results {
 			Base:             map[string]point{"password": {RPS: 60, P99: 100}, "refresh": {RPS: 900, P99: 10}},
 			Grown:            map[string]point{"password": {RPS: 59, P99: 110}, "refresh": {RPS: 800, P99: 13}},
 			RSSNoSessionsKiB: 30000, RSSSessionsKiB: 31024},
-		Notes: []string{"a note"},
+		Notes:           []string{"a note"},
+		PostgresSkipped: skippedUnreachable,
+	}
+}
+
+// withPostgres is sampleResults after a PostgreSQL pass: each scenario
+// once, at its best SQLite concurrency (the upstream at the gateway's).
+func withPostgres() *results {
+	r := sampleResults()
+	r.PostgresSkipped = ""
+	r.PostgresRan, r.PostgresVersion, r.PostgresWhere, r.PostgresElapsed = true, "15.20", "127.0.0.1:5432", 51*time.Second
+	pg := map[string]point{
+		"password":                 {Conc: 4, RPS: 45, P50: 80, P99: 130},
+		"client_credentials RS256": {Conc: 4, RPS: 750, P50: 5, P99: 12, Errors: 2},
+		"gateway pass-through":     {Conc: 4, RPS: 7000, P50: 0.5, P99: 3},
+		"upstream direct":          {Conc: 4, RPS: 14000},
+		"refresh":                  {Conc: 1, RPS: 2500, P50: 1.2, P99: 4},
+	}
+	for i := range r.Scenarios {
+		if p, ok := pg[r.Scenarios[i].Name]; ok {
+			r.Scenarios[i].Postgres = []point{p}
+		}
+	}
+	r.Startups = append(r.Startups, startup{Label: "PostgreSQL: empty schema, importing 2 realm files", Ready: 250 * time.Millisecond, RSSKiB: 30 * 1024})
+	return r
+}
+
+func TestWriteMarkdownPostgres(t *testing.T) {
+	var buf bytes.Buffer
+	if err := writeMarkdown(&buf, withPostgres(), "benchmarks.png"); err != nil {
+		t.Fatal(err)
+	}
+	md := buf.String()
+	for _, want := range []string{
+		"| storage | embedded SQLite (`--data DIR`, WAL) everywhere except the section *On PostgreSQL*: PostgreSQL 15.20 (`--db`, at 127.0.0.1:5432 on the same machine) |",
+		"## On PostgreSQL\n\nThe same scenarios against gatehouse on PostgreSQL 15.20",
+		"the pass took 51s.",
+		"| scenario | PostgreSQL req/s | c | p50 / p99 ms | limit | limit/s | ÷ limit | SQLite req/s (same c) | PostgreSQL ÷ SQLite |",
+		// same limit as the SQLite table, SQLite at the same c beside it
+		"| password | 45.0 | 4 | 80 / 130 | argon2id verify | 100 | 0.45 | 50.0 | 0.90 |",
+		"| client_credentials RS256 | 750 (2 errors) | 4 | 5.0 / 12 | RSA-2048 sign | 2000 | 0.38 | 1500 | 0.50 |",
+		// the gateway's limit is the upstream measured in the same pass
+		// (14000), not the SQLite pass's (20000)
+		"| gateway pass-through | 7000 | 4 | 0.50 / 3.0 | upstream direct, same c | 14000 | 0.50 | 8000 | 0.88 |",
+		"| upstream direct | 14000 | 4 | 0.00 / 0.00 | — | — | — | 20000 | 0.70 |",
+		"| refresh | 2500 | 1 | 1.2 / 4.0 | RSA-2048 sign | 2000 | 1.25 † | 2500 | 1.00 |",
+		"† Above 1: outran its own bare operation",
+		"| PostgreSQL: empty schema, importing 2 realm files | 250 ms | 30.0 MiB |",
+		"The chart below is SQLite only.",
+	} {
+		if !strings.Contains(md, want) {
+			t.Errorf("markdown lacks %q", want)
+		}
+	}
+	// A scenario skipped on SQLite has no PostgreSQL row either.
+	if strings.Contains(md, "| fusio login | —") || strings.Count(md, "| fusio login |") != 1 {
+		t.Error("skipped scenario rendered in the PostgreSQL table")
+	}
+	// The SQLite table is unchanged by the pass.
+	if !strings.Contains(md, "| gateway pass-through | 8000 | 4 | 0.40 / 2.5 | upstream direct, same c | 20000 | 0.40 |") {
+		t.Error("SQLite gateway row changed")
+	}
+
+	r := withPostgres()
+	r.PostgresRan, r.PostgresFailed = false, errors.New("gatehouse-postgres: not ready\nlog: /tmp/x")
+	buf.Reset()
+	if err := writeMarkdown(&buf, r, "benchmarks.png"); err != nil {
+		t.Fatal(err)
+	}
+	md = buf.String()
+	for _, want := range []string{
+		"the PostgreSQL pass failed (see *On PostgreSQL*) |",
+		"## On PostgreSQL\n\nThe PostgreSQL pass failed in this run: gatehouse-postgres: not ready\n\n## Throughput",
+	} {
+		if !strings.Contains(md, want) {
+			t.Errorf("failed pass: markdown lacks %q", want)
+		}
+	}
+	if strings.Contains(md, "PostgreSQL req/s") {
+		t.Error("failed pass rendered a table")
+	}
+}
+
+func TestPostgresConc(t *testing.T) {
+	r := sampleResults()
+	r.Scenarios[2].Points = []point{{Conc: 1, RPS: 4000}, {Conc: 4, RPS: 3000}} // gateway fastest at c=1
+	for _, tc := range []struct {
+		name string
+		want int
+	}{{"password", 4}, {"refresh", 1}, {"gateway pass-through", 1}, {"upstream direct", 1}} {
+		for _, s := range r.Scenarios {
+			if s.Name == tc.name {
+				if got := postgresConc(r.Scenarios, s); got != tc.want {
+					t.Errorf("postgresConc(%s) = %d, want %d", tc.name, got, tc.want)
+				}
+			}
+		}
+	}
+}
+
+func TestWithSearchPath(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{defaultPostgres, "postgres://postgres@127.0.0.1:5432/test?search_path=gh_bench_x&sslmode=disable"},
+		{"postgres://u:secret@db:6432/gh?search_path=old", "postgres://u:secret@db:6432/gh?search_path=gh_bench_x"},
+		{"host=db user=u dbname=gh", "host=db user=u dbname=gh search_path=gh_bench_x"},
+	} {
+		got, err := withSearchPath(tc.in, "gh_bench_x")
+		if err != nil || got != tc.want {
+			t.Errorf("withSearchPath(%q) = %q, %v; want %q", tc.in, got, err, tc.want)
+		}
+	}
+	_, err := withSearchPath("postgres://u:hunter2@db:notaport/x", "s")
+	if err == nil {
+		t.Fatal("accepted a bad URL")
+	}
+	if strings.Contains(err.Error(), "hunter2") {
+		t.Errorf("error shows the password: %v", err)
+	}
+	if got := pgWhere("postgres://u:hunter2@db.internal:6432/x"); got != "db.internal:6432" {
+		t.Errorf("pgWhere = %q", got)
+	}
+}
+
+// TestPostgresPassUnreachable: a server that does not answer is noted as
+// skipped, not a failure, and nothing else runs.
+func TestPostgresPassUnreachable(t *testing.T) {
+	port, err := freePort() // nothing listens there once freePort returns
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := &bench{log: io.Discard, started: time.Now(), work: t.TempDir(), res: sampleResults()}
+	b.res.PostgresSkipped = ""
+	b.o.postgres = fmt.Sprintf("postgres://postgres@127.0.0.1:%d/test?sslmode=disable&connect_timeout=2", port)
+	b.postgresPass(nil)
+	if b.res.PostgresSkipped != skippedUnreachable || b.res.PostgresFailed != nil || b.res.PostgresRan {
+		t.Errorf("skipped %q, failed %v, ran %v", b.res.PostgresSkipped, b.res.PostgresFailed, b.res.PostgresRan)
+	}
+	b.stopAll()
+
+	b.o.postgres = ""
+	b.postgresPass(nil)
+	if !strings.Contains(b.res.PostgresSkipped, "-postgres") {
+		t.Errorf("skipped %q", b.res.PostgresSkipped)
 	}
 }
 
@@ -111,7 +259,8 @@ func TestWriteMarkdown(t *testing.T) {
 	for _, want := range []string{
 		"| machine | Test CPU, 2 cores",
 		"| commit | `abc123` with uncommitted changes |",
-		"PostgreSQL is not supported yet",
+		"PostgreSQL skipped: PostgreSQL unreachable |",
+		"## On PostgreSQL\n\nskipped: PostgreSQL unreachable.",
 		// best point, ratio to its limit, published figure in its own column
 		"| password | 50.0 | 4 | 70 / 120 | argon2id verify | 100 | 0.50 | — | — | Keycloak: 30/s |",
 		// errors shown, gatehouse ÷ peer against the peer's best point
@@ -165,10 +314,15 @@ func TestParseOptions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(o.conc) != 2 || o.conc[1] != 8 || !o.only["userinfo"] || o.dur != 2*time.Second || !o.growth || !o.peer {
+	if len(o.conc) != 2 || o.conc[1] != 8 || !o.only["userinfo"] || o.dur != 2*time.Second || !o.growth || !o.peer ||
+		o.postgres != defaultPostgres {
 		t.Errorf("options %+v", o)
 	}
-	for _, bad := range [][]string{{"-conc", "0"}, {"-conc", "a"}, {"-dur", "0s"}, {"-growth-users", "5"}, {"extra"}} {
+	if o, err := parseOptions([]string{"-postgres", ""}, io.Discard); err != nil || o.postgres != "" {
+		t.Errorf("-postgres \"\": %q, %v", o.postgres, err)
+	}
+	for _, bad := range [][]string{{"-conc", "0"}, {"-conc", "a"}, {"-dur", "0s"}, {"-growth-users", "5"}, {"extra"},
+		{"-postgres", "postgres://u:p@h:port/x"}} {
 		if _, err := parseOptions(bad, io.Discard); err == nil {
 			t.Errorf("accepted %q", bad)
 		}
@@ -191,4 +345,51 @@ func TestHelpers(t *testing.T) {
 	if vmRSS(-1) != 0 {
 		t.Error("vmRSS of no process is not 0")
 	}
+}
+
+// TestPostgresPassFailureDropsSchema runs the pass against the real
+// server with a gatehouse binary that does not exist: the pass fails,
+// says so, and leaves no schema behind.
+func TestPostgresPassFailureDropsSchema(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, defaultPostgres)
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("PostgreSQL not reachable (CI=true): %v", err)
+		}
+		t.Skipf("PostgreSQL not reachable: %v", err)
+	}
+	defer conn.Close(context.Background())
+	work := t.TempDir()
+	b := &bench{log: io.Discard, started: time.Now(), work: work, bin: filepath.Join(work, "no-bin"), res: sampleResults()}
+	b.res.PostgresSkipped = ""
+	b.o.postgres = defaultPostgres
+	b.postgresPass(nil)
+	if b.res.PostgresFailed == nil || b.res.PostgresRan || b.res.PostgresSkipped != "" {
+		t.Fatalf("failed %v, ran %v, skipped %q", b.res.PostgresFailed, b.res.PostgresRan, b.res.PostgresSkipped)
+	}
+	if !strings.HasPrefix(b.pgSchema, "gh_bench_") {
+		t.Fatalf("schema %q", b.pgSchema)
+	}
+	var n int
+	if err := conn.QueryRow(ctx, "SELECT COUNT(*) FROM pg_namespace WHERE nspname = $1", b.pgSchema).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if n != 0 {
+		t.Errorf("schema %s still exists after the failed pass", b.pgSchema)
+	}
+	if b.res.PostgresVersion == "" || b.res.PostgresWhere != "127.0.0.1:5432" {
+		t.Errorf("version %q, where %q", b.res.PostgresVersion, b.res.PostgresWhere)
+	}
+	for _, s := range b.res.Scenarios {
+		if s.Postgres != nil {
+			t.Errorf("%s has PostgreSQL points after a failed pass", s.Name)
+		}
+	}
+	// The key file stays in the work directory, private.
+	if st, err := os.Stat(filepath.Join(work, "pg-master.key")); err != nil || st.Mode().Perm() != 0o600 {
+		t.Errorf("master key file: %v, %v", st, err)
+	}
+	b.stopAll() // the drop already ran; running it again is a no-op
 }
