@@ -55,6 +55,8 @@ type options struct {
 	// postgres is the server the PostgreSQL pass runs on ("" skips
 	// the pass).
 	postgres string
+	// signer is "auto" (OpenSSL where it builds), "go" or "openssl".
+	signer string
 }
 
 func main() {
@@ -79,6 +81,7 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.growthSessions, "growth-sessions", 100000, "live sessions in the growth data set")
 	fs.BoolVar(&o.gatewaySh, "gateway-sh", true, "also run bench/gateway.sh (gateway open-loop latency), when present")
 	fs.BoolVar(&o.keep, "keep", false, "keep the work directory (logs, data) instead of deleting it")
+	fs.StringVar(&o.signer, "signer", "auto", "RSA signer to build gatehouse and bench/limits with: auto (OpenSSL where libcrypto's headers are installed), go (crypto/rsa, the default build) or openssl")
 	fs.StringVar(&o.postgres, "postgres", defaultPostgres, "PostgreSQL `URL` for the PostgreSQL pass, run in a fresh schema that is dropped afterwards (\"\" skips it)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
@@ -101,6 +104,11 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	}
 	if o.dur <= 0 || o.warmup < 0 || o.growthUsers < 1000 || o.growthSessions < 1000 {
 		return o, errors.New("-dur must be positive, -warmup not negative, -growth-users and -growth-sessions at least 1000")
+	}
+	switch o.signer {
+	case "auto", "go", "openssl":
+	default:
+		return o, fmt.Errorf("-signer: %q is not auto, go or openssl", o.signer)
 	}
 	if o.postgres != "" {
 		if _, err := withSearchPath(o.postgres, "x"); err != nil {
@@ -361,7 +369,7 @@ func (b *bench) describeMachine() {
 // both fall back to crypto/rsa together if that build fails.
 func (b *bench) build() error {
 	signer := signerGo
-	if opensslBuildable() {
+	if b.o.signer == "openssl" || (b.o.signer == "auto" && opensslBuildable()) {
 		signer = opensslSignerName()
 	}
 	b.logf("building gatehouse, loadgen, limits, upstream; RSA signer: %s", signer)
