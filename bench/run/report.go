@@ -130,6 +130,22 @@ func postgresPoints(s scenarioResult) []point { return s.Postgres }
 // limitFor returns the limit of s at concurrency c and its display name. A
 // limit taken from another scenario comes from that scenario's run on the
 // same store (pts picks it), measured at the same time as s.
+// limitCells renders the limit name and the ratio of p to it; over is set
+// (and the ratio marked †) when p beats its limit by more than 5%, which
+// only a disturbed limit measurement can explain.
+func (r *results) limitCells(s scenarioResult, p point, points func(scenarioResult) []point) (lim float64, limCell, ratioCell string, over bool) {
+	lim, limName := r.limitFor(s, p.Conc, points)
+	if limName == "" {
+		return lim, "—", "—", false
+	}
+	ratioCell = ratio(p.RPS, lim)
+	if lim > 0 && p.RPS > 1.05*lim {
+		ratioCell += " †"
+		over = true
+	}
+	return lim, limName, ratioCell, over
+}
+
 func (r *results) limitFor(s scenarioResult, c int, pts func(scenarioResult) []point) (float64, string) {
 	if s.LimitFromScenario != "" {
 		for _, o := range r.Scenarios {
@@ -236,16 +252,8 @@ func writeMarkdown(w io.Writer, r *results, pngName string) error {
 			continue
 		}
 		bp := best(s.Points)
-		lim, limName := r.limitFor(s, bp.Conc, sqlitePoints)
-		limCell, ratioCell := "—", "—"
-		if limName != "" {
-			limCell = limName
-			ratioCell = ratio(bp.RPS, lim)
-			if lim > 0 && bp.RPS > 1.05*lim {
-				ratioCell += " †"
-				disturbed = true
-			}
-		}
+		lim, limCell, ratioCell, over := r.limitCells(s, bp, sqlitePoints)
+		disturbed = disturbed || over
 		peerCell, vsPeer := "—", "—"
 		if s.Peer != nil {
 			pp := best(s.Peer)
@@ -422,16 +430,8 @@ func writePostgres(p func(string, ...any), r *results) {
 			continue
 		}
 		pp := best(s.Postgres)
-		lim, limName := r.limitFor(s, pp.Conc, postgresPoints)
-		limCell, ratioCell := "—", "—"
-		if limName != "" {
-			limCell = limName
-			ratioCell = ratio(pp.RPS, lim)
-			if lim > 0 && pp.RPS > 1.05*lim {
-				ratioCell += " †"
-				disturbed = true
-			}
-		}
+		lim, limCell, ratioCell, over := r.limitCells(s, pp, postgresPoints)
+		disturbed = disturbed || over
 		sqliteCell, vs := "—", "—"
 		if sp, ok := at(s.Points, pp.Conc); ok {
 			sqliteCell = num(sp.RPS)
