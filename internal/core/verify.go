@@ -99,18 +99,8 @@ func (s *Service) authenticate(ctx context.Context, realm, bearer string, allowI
 	if p.IssuedAt.After(now.Add(clockSkew)) {
 		return nil, invalidToken("Token issued in the future")
 	}
-	if nb := v.r.Settings.NotBefore; nb != 0 && p.IssuedAt.Unix() < nb {
-		return nil, invalidToken("Token is no longer valid (not-before policy)")
-	}
-	u, err := s.user(ctx, realm, p.Subject)
-	if err != nil {
-		return nil, invalidToken("Token subject no longer exists")
-	}
-	var e *Error
-	if u.NotBefore != 0 && p.IssuedAt.Unix() < u.NotBefore {
-		return nil, invalidToken("Token is no longer valid (not-before policy)")
-	}
-	if u, e = s.stillValid(ctx, p); e != nil {
+	u, e := s.stillValid(ctx, p)
+	if e != nil {
 		return nil, e
 	}
 	p.Memberships, p.user = u.Memberships, u
@@ -119,11 +109,27 @@ func (s *Service) authenticate(ctx context.Context, realm, bearer string, allowI
 }
 
 // stillValid checks what can change after a token was issued: its
-// revocation, its session, its user and its client. Each is a map lookup
-// while the cache entry is warm.
+// revocation, the realm's and the user's not-before policy, whether the
+// realm, user and client are still enabled, and its session. It runs on
+// every check, cached or not, so that each of these takes effect at once;
+// each is a map lookup while the caches are warm.
 func (s *Service) stillValid(ctx context.Context, p *Principal) (*store.User, *Error) {
 	if p.TokenID != "" && s.isRevoked(p.Realm, p.TokenID) {
 		return nil, invalidToken("Token revoked")
+	}
+	v, err := s.realm(ctx, p.Realm)
+	if err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return nil, invalidToken("Realm does not exist")
+		}
+		return nil, s.internal("realm lookup", err)
+	}
+	if !v.r.Enabled {
+		return nil, invalidToken("Realm not enabled")
+	}
+	iat := p.IssuedAt.Unix()
+	if nb := v.r.Settings.NotBefore; nb != 0 && iat < nb {
+		return nil, invalidToken("Token is no longer valid (not-before policy)")
 	}
 	u, err := s.user(ctx, p.Realm, p.Subject)
 	if err != nil {
@@ -134,6 +140,9 @@ func (s *Service) stillValid(ctx context.Context, p *Principal) (*store.User, *E
 	}
 	if !u.Enabled {
 		return nil, invalidToken("User disabled")
+	}
+	if u.NotBefore != 0 && iat < u.NotBefore {
+		return nil, invalidToken("Token is no longer valid (not-before policy)")
 	}
 	c, err := s.client(ctx, p.Realm, p.ClientID)
 	if err != nil {
