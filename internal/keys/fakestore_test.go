@@ -4,6 +4,7 @@ import (
 	"context"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/gatehouse/gatehouse/internal/store"
 )
@@ -20,6 +21,8 @@ type memStore struct {
 	subs     map[int]func(store.Change)
 	nextSub  int
 	listings int // ListKeys calls, to check caching
+	// listDelay slows ListKeys down, so that concurrent callers overlap.
+	listDelay time.Duration
 }
 
 func newMemStore(realms ...string) *memStore {
@@ -68,8 +71,12 @@ func (s *memStore) ListKeys(ctx context.Context, realm string) ([]store.Key, err
 		return nil, err
 	}
 	s.mu.Lock()
-	defer s.mu.Unlock()
+	d := s.listDelay
 	s.listings++
+	s.mu.Unlock()
+	time.Sleep(d)
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	out := make([]store.Key, len(s.keys[realm]))
 	for i, k := range s.keys[realm] {
 		out[i] = cloneKey(k)

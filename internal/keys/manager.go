@@ -79,6 +79,10 @@ type Manager struct {
 	// creating serialises key creation per realm on this node, so that
 	// concurrent first uses do not create two active keys.
 	creating map[string]*sync.Mutex
+	// missing lets one reload after an unknown kid run per realm at a
+	// time (see reloadOnMiss); capacity-1 channels, so a waiter can give
+	// up when its context ends.
+	missing map[string]chan struct{}
 }
 
 // snapshot is one realm's keys as read from the store; it is never
@@ -128,6 +132,7 @@ func NewManager(st store.Store, master []byte, logger *slog.Logger) (*Manager, e
 		now:      time.Now,
 		cache:    make(map[string]*snapshot),
 		creating: make(map[string]*sync.Mutex),
+		missing:  make(map[string]chan struct{}),
 	}
 	m.unsub = st.Subscribe(func(c store.Change) {
 		switch c.Kind {
@@ -243,7 +248,7 @@ func (m *Manager) Verify(ctx context.Context, realm, use string, p *jwt.Parsed) 
 	now := m.now()
 	k := s.byKID(p.Header.Kid)
 	if k == nil && now.Sub(s.loaded) >= reloadAfterMiss {
-		if s, err = m.reload(ctx, realm); err != nil {
+		if s, err = m.reloadOnMiss(ctx, realm); err != nil {
 			return err
 		}
 		k = s.byKID(p.Header.Kid)
@@ -382,6 +387,34 @@ func (m *Manager) creationLock(realm string) *sync.Mutex {
 		m.creating[realm] = l
 	}
 	return l
+}
+
+// reloadOnMiss reads realm's keys again after a token named an unknown
+// kid. Concurrent misses share one read: the first reloads, the others wait
+// for it and take the snapshot it cached. Without that, a burst of tokens
+// with random kids arriving together would each read the store and decode
+// every key, however the reloads are throttled over time.
+func (m *Manager) reloadOnMiss(ctx context.Context, realm string) (*snapshot, error) {
+	m.mu.Lock()
+	sem := m.missing[realm]
+	if sem == nil {
+		sem = make(chan struct{}, 1)
+		m.missing[realm] = sem
+	}
+	m.mu.Unlock()
+	select {
+	case sem <- struct{}{}:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	defer func() { <-sem }()
+	m.mu.RLock()
+	cur := m.cache[realm]
+	m.mu.RUnlock()
+	if cur != nil && m.now().Sub(cur.loaded) < reloadAfterMiss {
+		return cur, nil
+	}
+	return m.reload(ctx, realm)
 }
 
 // load returns the cached snapshot of realm, reading it on a miss.

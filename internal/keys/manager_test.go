@@ -626,6 +626,38 @@ func TestUnknownKIDReloadIsThrottled(t *testing.T) {
 	}
 }
 
+// A burst of tokens with unknown kids arriving together, once the snapshot
+// is old enough to be reloaded, reads the store once, not once per token.
+func TestUnknownKIDReloadIsShared(t *testing.T) {
+	ctx := context.Background()
+	st := newMemStore("demo")
+	m, clk := newTestManager(t, st, randomMaster(t))
+	if _, err := m.Signer(ctx, "demo", jwt.EdDSA); err != nil {
+		t.Fatal(err)
+	}
+	s, _ := jwt.NewSigner(jwt.HS256, "no-such-kid", make([]byte, 32))
+	p := mustSign(t, s, `{}`)
+	clk.advance(reloadAfterMiss)
+	st.mu.Lock()
+	st.listDelay = 50 * time.Millisecond
+	before := st.listings
+	st.mu.Unlock()
+	var wg sync.WaitGroup
+	for range 20 {
+		wg.Go(func() {
+			if err := m.Verify(ctx, "demo", UseSig, p); !errors.Is(err, ErrUnknownKey) {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if n := st.listings - before; n != 1 {
+		t.Fatalf("%d listings for 20 concurrent unknown kids, want 1", n)
+	}
+}
+
 func TestJWKSDocument(t *testing.T) {
 	ctx := context.Background()
 	st := newMemStore("demo")
