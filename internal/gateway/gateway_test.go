@@ -457,6 +457,14 @@ func TestAuthorizationAndForwardedHeaders(t *testing.T) {
 	if ec.Header.Get("X-Forwarded-Host") != "api.example.com" || ec.Header.Get("X-Forwarded-Proto") != "http" {
 		t.Fatalf("forwarded headers %v", ec.Header)
 	}
+	// A client's Forwarded and X-Real-IP would contradict the X-Forwarded-*
+	// the gateway vouches for; the upstream must not see them.
+	r = e.do("GET", "/risks", nil, "Authorization", "Bearer tok-none",
+		"Forwarded", "for=198.51.100.1;host=admin.internal;proto=https", "X-Real-IP", "198.51.100.1")
+	wantStatus(t, r, 200)
+	if h := r.echo(t).Header; h.Get("Forwarded") != "" || h.Get("X-Real-Ip") != "" {
+		t.Fatalf("client forwarding headers reached the upstream: %v", h)
+	}
 	if ec.Query != "q=1" || ec.Path != "/risks" || strings.HasPrefix(ec.Host, "api.example.com") {
 		t.Fatalf("upstream request %+v", ec)
 	}

@@ -95,7 +95,8 @@ func stateOf(r *http.Request) *proxyState {
 
 // rewrite builds the upstream request: the cleaned path under the
 // upstream's, identity headers replaced by the gateway's own, no client
-// credentials unless the operation forwards them, X-Forwarded-* appended.
+// credentials unless the operation forwards them, X-Forwarded-* appended,
+// a client's Forwarded and X-Real-IP dropped.
 // httputil.ReverseProxy has already removed hop-by-hop headers (and those
 // named in Connection) from pr.Out, so a client cannot make it drop the
 // identity headers set here.
@@ -110,6 +111,10 @@ func (g *Gateway) rewrite(pr *httputil.ProxyRequest) {
 		h["X-Forwarded-For"] = append([]string(nil), prior...)
 	}
 	pr.SetXForwarded()
+	// ReverseProxy drops a client's Forwarded and X-Forwarded-*, but not
+	// X-Real-IP, which many upstreams read as the client address: coming
+	// from the client, nothing vouches for it.
+	h.Del("X-Real-Ip")
 	if !st.route.op.ForwardAuthorization {
 		h.Del("Authorization")
 	}
