@@ -49,6 +49,18 @@ type Options struct {
 	// Default: the core's BaseURL + "/consumer/activate?token={token}",
 	// whose GET page does that post.
 	ActivationURL string
+	// Limiter, when set, is asked before every request that checks a
+	// password, a secret or a token (login, registration, activation, the
+	// token endpoint); nil allows everything. The server passes the one
+	// its OIDC token endpoints use, so that an address has one budget.
+	Limiter Limiter
+}
+
+// Limiter decides whether a client address may make another request.
+type Limiter interface {
+	// Allow reports whether the request may go on, and if not, how many
+	// seconds to wait.
+	Allow(ip string) (ok bool, retryAfter int)
 }
 
 // Handler serves the Fusio paths.
@@ -81,17 +93,33 @@ func New(c *core.Service, opt Options) *Handler {
 // Register adds the door's routes. They are more specific than the
 // gateway's catch-all "/", so they win over it.
 func (h *Handler) Register(mux *http.ServeMux) {
-	mux.HandleFunc("POST /consumer/login", h.login)
-	mux.HandleFunc("PUT /consumer/login", h.refreshLogin)
-	mux.HandleFunc("POST /consumer/register", h.register)
-	mux.HandleFunc("POST /consumer/activate", h.activate)
+	mux.HandleFunc("POST /consumer/login", h.limited(h.login, h.failCore))
+	mux.HandleFunc("PUT /consumer/login", h.limited(h.refreshLogin, h.failCore))
+	mux.HandleFunc("POST /consumer/register", h.limited(h.register, h.failCore))
+	mux.HandleFunc("POST /consumer/activate", h.limited(h.activate, h.failCore))
 	mux.HandleFunc("GET /consumer/activate", h.activatePage)
 	mux.HandleFunc("GET /consumer/scope", h.scopes)
 	mux.HandleFunc("GET /consumer/app", h.listApps)
 	mux.HandleFunc("POST /consumer/app", h.createApp)
 	mux.HandleFunc("GET /consumer/app/{app_id}", h.getApp)
 	mux.HandleFunc("DELETE /consumer/app/{app_id}", h.deleteApp)
-	mux.HandleFunc("POST /authorization/token", h.token)
+	mux.HandleFunc("POST /authorization/token", h.limited(h.token, h.oauthFail))
+}
+
+// limited applies Options.Limiter to next; refuse answers a refusal in the
+// path's own error shape.
+func (h *Handler) limited(next http.HandlerFunc, refuse func(http.ResponseWriter, error)) http.HandlerFunc {
+	if h.opt.Limiter == nil {
+		return next
+	}
+	return func(w http.ResponseWriter, r *http.Request) {
+		if ok, retry := h.opt.Limiter.Allow(clientIP(r)); !ok {
+			refuse(w, &core.Error{Code: core.TooManyRequests, Description: "Too many requests",
+				Status: http.StatusTooManyRequests, RetryAfter: retry})
+			return
+		}
+		next(w, r)
+	}
 }
 
 // ---- rendering ----

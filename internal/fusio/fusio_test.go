@@ -31,6 +31,12 @@ const testRealm = `{
 // routes) with the fz realm as its default realm.
 func newHandler(tb testing.TB) http.Handler {
 	tb.Helper()
+	return newHandlerWith(tb, server.Config{})
+}
+
+// newHandlerWith is newHandler with cfg's rate limit settings.
+func newHandlerWith(tb testing.TB, cfg server.Config) http.Handler {
+	tb.Helper()
 	dir := tb.TempDir()
 	file := filepath.Join(dir, "fz.json")
 	if err := os.WriteFile(file, []byte(testRealm), 0o600); err != nil {
@@ -40,6 +46,7 @@ func newHandler(tb testing.TB) http.Handler {
 		Addr: "127.0.0.1:0", DataDir: dir, ImportRealms: []string{file}, DefaultRealm: "fz",
 		Passwords: password.Params{Memory: 64, Iterations: 1, Parallelism: 1, KeyLen: 32, SaltLen: 16},
 		Logger:    slog.New(slog.DiscardHandler),
+		RateLimit: cfg.RateLimit, RateBurst: cfg.RateBurst,
 	})
 	if err != nil {
 		tb.Fatal(err)
@@ -129,6 +136,34 @@ func TestDoorAnswers(t *testing.T) {
 	w = call(h, "GET", "/consumer/activate?token=%22%3E%3Cscript%3E", "", "")
 	if w.Code != 200 || strings.Contains(w.Body.String(), "<script>") {
 		t.Fatalf("activation page does not escape: %s", w.Body)
+	}
+}
+
+// TestRateLimit checks that --rate-limit covers Fusio's credential checks,
+// not only the OIDC token endpoints: each path answers 429 in its own
+// error shape once the address's bucket is empty.
+func TestRateLimit(t *testing.T) {
+	h := newHandlerWith(t, server.Config{RateLimit: 0.001, RateBurst: 2})
+	form := "application/x-www-form-urlencoded"
+	if w := call(h, "POST", "/consumer/login", "application/json", `{"username":"dev","password":"x"}`); w.Code != 400 {
+		t.Fatalf("first login: %d %s", w.Code, w.Body)
+	}
+	if w := call(h, "POST", "/authorization/token", form, "grant_type=client_credentials"); w.Code != 401 {
+		t.Fatalf("first token request: %d %s", w.Code, w.Body)
+	}
+	w := call(h, "POST", "/authorization/token", form, "grant_type=client_credentials",
+		"Authorization: Basic "+base64.StdEncoding.EncodeToString([]byte("dev:dev-Passw0rd")))
+	if w.Code != 429 || w.Header().Get("Retry-After") == "" || !strings.Contains(w.Body.String(), `"error":"too_many_requests"`) {
+		t.Fatalf("token over the limit: %d %q %s", w.Code, w.Header().Get("Retry-After"), w.Body)
+	}
+	w = call(h, "POST", "/consumer/login", "application/json", `{"username":"dev","password":"dev-Passw0rd"}`)
+	if w.Code != 429 || w.Header().Get("Retry-After") == "" || w.Body.String() != `{"success":false,"message":"Too many requests"}`+"\n" {
+		t.Fatalf("login over the limit: %d %q", w.Code, w.Body)
+	}
+	for _, p := range []string{"/consumer/register", "/consumer/activate"} {
+		if w := call(h, "POST", p, "application/json", `{}`); w.Code != 429 {
+			t.Fatalf("%s over the limit: %d %s", p, w.Code, w.Body)
+		}
 	}
 }
 

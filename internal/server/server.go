@@ -64,8 +64,10 @@ type Config struct {
 	Dev bool
 	// Passwords are the argon2id parameters for new hashes.
 	Passwords password.Params
-	// RateLimit is token-endpoint requests per second per client address
-	// (0: off); RateBurst the bucket size; RateLimitLoopback applies it to
+	// RateLimit is requests per second per client address (0: off) to the
+	// endpoints that check credentials: the OIDC token endpoints and
+	// Fusio's token endpoint, consumer login, registration and activation.
+	// RateBurst is the bucket size; RateLimitLoopback applies it to
 	// loopback addresses too.
 	RateLimit         float64
 	RateBurst         int
@@ -287,12 +289,17 @@ func WarnUnknown(log *slog.Logger, file string, p *realmjson.Parsed) {
 }
 
 func (s *Server) routes() {
-	var lim oidc.Limiter
+	// One limiter for every door that checks credentials, so that an
+	// address has one budget however it asks; nil interfaces when off.
+	var oidcLim oidc.Limiter
+	var fusioLim fusio.Limiter
 	if s.cfg.RateLimit > 0 {
-		lim = newRateLimiter(s.cfg.RateLimit, s.cfg.RateBurst, s.cfg.RateLimitLoopback)
+		lim := newRateLimiter(s.cfg.RateLimit, s.cfg.RateBurst, s.cfg.RateLimitLoopback)
+		oidcLim, fusioLim = lim, lim
 	}
-	oidc.New(s.Core, s.Keys, s.log, lim).Register(s.mux)
-	fusio.New(s.Core, fusio.Options{Realm: s.cfg.DefaultRealm, Logger: s.log, SMTPURL: s.cfg.SMTPURL, Dev: s.cfg.Dev}).Register(s.mux)
+	oidc.New(s.Core, s.Keys, s.log, oidcLim).Register(s.mux)
+	fusio.New(s.Core, fusio.Options{Realm: s.cfg.DefaultRealm, Logger: s.log, SMTPURL: s.cfg.SMTPURL, Dev: s.cfg.Dev,
+		Limiter: fusioLim}).Register(s.mux)
 	portal.MustNew(s.Core, portal.Options{DefaultRealm: s.cfg.DefaultRealm, PublicURL: s.cfg.PublicURL, Sealer: s.Keys, Logger: s.log}).Register(s.mux)
 	// Everything that is not one of gatehouse's own paths goes to the
 	// gateway of the realm the Host names (or the default realm).
