@@ -17,49 +17,10 @@ import (
 // clients written against that API match on it.
 const errUserIDBody = `{"error": true, "reason": "Invalid WSAUTH: Valid UserID must be supplied"}`
 
-// bearerToken extracts the token of an RFC 6750 §2.1 Authorization header.
-// present is false when there is no Bearer credential at all (no header,
-// or another scheme): RFC 6750 §3.1 then wants a challenge without an
-// error code.
-func bearerToken(h http.Header) (token string, present, ok bool) {
-	vs := h.Values("Authorization")
-	if len(vs) == 0 {
-		return "", false, false
-	}
-	v := vs[0]
-	scheme, rest, _ := strings.Cut(v, " ")
-	if !strings.EqualFold(scheme, "Bearer") {
-		return "", len(vs) > 1, false
-	}
-	if len(vs) > 1 {
-		return "", true, false
-	}
-	rest = strings.TrimLeft(rest, " ")
-	if rest == "" {
-		return "", true, false
-	}
-	// b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="
-	eq := false
-	for i := 0; i < len(rest); i++ {
-		b := rest[i]
-		switch {
-		case b == '=':
-			eq = true
-		case eq:
-			return "", true, false
-		case 'a' <= b && b <= 'z', 'A' <= b && b <= 'Z', '0' <= b && b <= '9',
-			b == '-', b == '.', b == '_', b == '~', b == '+', b == '/':
-		default:
-			return "", true, false
-		}
-	}
-	return rest, true, true
-}
-
 // authenticate checks the request's bearer token and, when aud is set, the
 // realm's audience; on failure it has written the RFC 6750 answer.
 func (g *Gateway) authenticate(w http.ResponseWriter, r *http.Request, cfg *realmConfig, aud bool) (*core.Principal, bool) {
-	tok, present, ok := bearerToken(r.Header)
+	tok, present, ok := middleware.BearerToken(r.Header)
 	if !present {
 		w.Header().Set("WWW-Authenticate", middleware.Challenge{Realm: cfg.name}.String())
 		writeError(w, http.StatusUnauthorized, core.InvalidToken, "a bearer token is required")
@@ -246,20 +207,4 @@ func writeError(w http.ResponseWriter, status int, code, desc string) {
 	h.Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(status)
 	_, _ = w.Write(b)
-}
-
-// HostMatches reports whether a request's Host (port ignored, case
-// insensitive) is domain or one of its subdomains: how the server picks the
-// realm whose Gateway.Domain serves a request, subdomain organizations
-// included.
-func HostMatches(host, domain string) bool {
-	if h, _, err := net.SplitHostPort(host); err == nil {
-		host = h
-	}
-	host = strings.TrimSuffix(strings.ToLower(host), ".")
-	domain = strings.Trim(strings.ToLower(domain), ".")
-	if domain == "" {
-		return false
-	}
-	return host == domain || strings.HasSuffix(host, "."+domain)
 }

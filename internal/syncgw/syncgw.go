@@ -51,15 +51,16 @@ func New(c *core.Service, log *slog.Logger) *Handler {
 // their aliases and passes every other request to next.
 func (h *Handler) Wrap(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if db, ok := h.match(r); ok {
-			h.refresh(w, r, db)
+		if realm, ok := h.match(r); ok {
+			h.refresh(w, r, realm)
 			return
 		}
 		next.ServeHTTP(w, r)
 	})
 }
 
-// match reports whether r is a refresh call for a realm that exists.
+// match reports whether r is a refresh call for a realm that exists, and
+// names that realm ({db} resolved from an alias).
 func (h *Handler) match(r *http.Request) (string, bool) {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		return "", false
@@ -68,10 +69,11 @@ func (h *Handler) match(r *http.Request) (string, bool) {
 	if !ok || rest != RefreshPath || db == "" {
 		return "", false
 	}
-	if _, err := h.core.Realm(r.Context(), h.core.ResolveRealm(db)); err != nil {
+	realm := h.core.ResolveRealm(db)
+	if _, err := h.core.Realm(r.Context(), realm); err != nil {
 		return "", false
 	}
-	return db, true
+	return realm, true
 }
 
 // tokenResponse is Sync Gateway's answer (its OIDCTokenResponse field
@@ -86,10 +88,9 @@ type tokenResponse struct {
 	ExpiresIn    int64  `json:"expires_in,omitempty"`
 }
 
-func (h *Handler) refresh(w http.ResponseWriter, r *http.Request, db string) {
+func (h *Handler) refresh(w http.ResponseWriter, r *http.Request, realm string) {
 	w.Header().Set("Cache-Control", "no-store")
-	q := r.URL.Query()
-	res, e := h.core.RenewIDToken(r.Context(), h.core.ResolveRealm(db), q.Get("refresh_token"))
+	res, e := h.core.RenewIDToken(r.Context(), realm, r.URL.Query().Get("refresh_token"))
 	if e != nil {
 		writeError(w, e)
 		return

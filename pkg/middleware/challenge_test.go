@@ -2,6 +2,7 @@ package middleware_test
 
 import (
 	"fmt"
+	"net/http"
 	"strings"
 	"testing"
 
@@ -68,4 +69,27 @@ func ExampleChallenge() {
 	c := middleware.Challenge{Realm: "acme", Error: "insufficient_scope", Scope: "risks:write"}
 	fmt.Println(c)
 	// Output: Bearer realm="acme", error="insufficient_scope", scope="risks:write"
+}
+
+func TestBearerToken(t *testing.T) {
+	for _, c := range []struct {
+		h           []string
+		tok         string
+		present, ok bool
+	}{
+		{nil, "", false, false},
+		{[]string{"Bearer abc.def-_~+/=="}, "abc.def-_~+/==", true, true},
+		{[]string{"bearer  abc"}, "abc", true, true},
+		{[]string{"Basic abc"}, "", false, false},
+		{[]string{"Bearer"}, "", true, false},
+		{[]string{"Bearer a=b"}, "", true, false},
+		{[]string{"Bearer a\"b"}, "", true, false},
+		{[]string{"Bearer a", "Bearer b"}, "", true, false},
+	} {
+		h := http.Header{"Authorization": c.h}
+		tok, present, ok := middleware.BearerToken(h)
+		if tok != c.tok || present != c.present || ok != c.ok {
+			t.Errorf("%q: got %q %v %v", c.h, tok, present, ok)
+		}
+	}
 }

@@ -124,10 +124,13 @@ type Middleware struct {
 	maxKeyAge  time.Duration
 
 	keys atomic.Pointer[keySet]
+	// introURL is read by every introspected request; it is atomic, not
+	// under fetchMu, so that those requests never wait behind a fetch of
+	// the issuer's keys.
+	introURL atomic.Pointer[string]
 
 	fetchMu      sync.Mutex // serializes fetches; guards the fields below
 	jwksURL      string
-	introURL     string
 	discovered   bool
 	lastAttempt  time.Time
 	cache        introspectionCache
@@ -166,8 +169,9 @@ func New(cfg Config) (*Middleware, error) {
 		minRefresh: 10 * time.Second,
 		maxKeyAge:  time.Hour,
 		jwksURL:    cfg.JWKSURL,
-		introURL:   cfg.IntrospectionURL,
 	}
+	intro := cfg.IntrospectionURL
+	m.introURL.Store(&intro)
 	m.introspected = cfg.ClientID != "" && cfg.ClientSecret != ""
 	if m.hc == nil {
 		m.hc = &http.Client{Timeout: 10 * time.Second}
@@ -201,7 +205,7 @@ func FromContext(ctx context.Context) (*Claims, bool) {
 // an RFC 6750 error (401, 403 or 503) with a JSON body and never reach next.
 func (m *Middleware) Handler(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		tok, present, ok := bearerToken(r.Header)
+		tok, present, ok := BearerToken(r.Header)
 		if !present {
 			w.Header().Set("WWW-Authenticate", Challenge{Realm: m.realm}.String())
 			writeError(w, &Error{Status: http.StatusUnauthorized, Code: "invalid_token", Description: "a bearer token is required"})
@@ -399,7 +403,7 @@ func (ks *keySet) find(kid, alg string) *jwk {
 
 // fetchKeys runs discovery if needed and fetches the JWKS. fetchMu is held.
 func (m *Middleware) fetchKeys(ctx context.Context) ([]*jwk, error) {
-	if !m.discovered && (m.jwksURL == "" || (m.introspected && m.introURL == "")) {
+	if !m.discovered && (m.jwksURL == "" || (m.introspected && *m.introURL.Load() == "")) {
 		var doc struct {
 			Issuer        string `json:"issuer"`
 			JWKSURI       string `json:"jwks_uri"`
@@ -415,8 +419,8 @@ func (m *Middleware) fetchKeys(ctx context.Context) ([]*jwk, error) {
 		if m.jwksURL == "" {
 			m.jwksURL = doc.JWKSURI
 		}
-		if m.introURL == "" {
-			m.introURL = doc.Introspection
+		if *m.introURL.Load() == "" {
+			m.introURL.Store(&doc.Introspection)
 		}
 		m.discovered = true
 	}
@@ -487,9 +491,7 @@ func (m *Middleware) active(ctx context.Context, token string) (bool, error) {
 	if ok && now.Before(e.until) {
 		return e.active, nil
 	}
-	m.fetchMu.Lock()
-	u := m.introURL
-	m.fetchMu.Unlock()
+	u := *m.introURL.Load()
 	if u == "" {
 		return false, unavailable("no introspection endpoint")
 	}
@@ -527,9 +529,12 @@ func (m *Middleware) active(ctx context.Context, token string) (bool, error) {
 	return res.Active, nil
 }
 
-// bearerToken extracts the token of an RFC 6750 §2.1 Authorization header.
-// present is false when there is no Bearer credential at all.
-func bearerToken(h http.Header) (token string, present, ok bool) {
+// BearerToken extracts the token of an RFC 6750 §2.1 Authorization
+// header. present is false when there is no Bearer credential at all (no
+// header, or another scheme): RFC 6750 §3.1 then wants a challenge without
+// an error code. ok is false when a Bearer credential is there but is not
+// one b64token, or when several Authorization headers are sent.
+func BearerToken(h http.Header) (token string, present, ok bool) {
 	vs := h.Values("Authorization")
 	if len(vs) == 0 {
 		return "", false, false
@@ -538,9 +543,27 @@ func bearerToken(h http.Header) (token string, present, ok bool) {
 	if !strings.EqualFold(scheme, "Bearer") {
 		return "", len(vs) > 1, false
 	}
-	rest = strings.TrimLeft(rest, " ")
-	if len(vs) > 1 || rest == "" || strings.ContainsAny(rest, " \t,\"") {
+	if len(vs) > 1 {
 		return "", true, false
+	}
+	rest = strings.TrimLeft(rest, " ")
+	if rest == "" {
+		return "", true, false
+	}
+	// b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="
+	eq := false
+	for i := 0; i < len(rest); i++ {
+		b := rest[i]
+		switch {
+		case b == '=':
+			eq = true
+		case eq:
+			return "", true, false
+		case 'a' <= b && b <= 'z', 'A' <= b && b <= 'Z', '0' <= b && b <= '9',
+			b == '-', b == '.', b == '_', b == '~', b == '+', b == '/':
+		default:
+			return "", true, false
+		}
 	}
 	return rest, true, true
 }
