@@ -600,15 +600,22 @@ func TestChangeFeedReachesOtherReplica(t *testing.T) {
 	}
 }
 
-func TestUnknownKIDReloadIsThrottled(t *testing.T) {
-	ctx := context.Background()
+// unknownKIDSetup gives a manager with one realm key and a token whose kid
+// names no key of that realm.
+func unknownKIDSetup(t *testing.T) (*memStore, *Manager, *clock, *jwt.Parsed) {
+	t.Helper()
 	st := newMemStore("demo")
 	m, clk := newTestManager(t, st, randomMaster(t))
-	if _, err := m.Signer(ctx, "demo", jwt.EdDSA); err != nil {
+	if _, err := m.Signer(context.Background(), "demo", jwt.EdDSA); err != nil {
 		t.Fatal(err)
 	}
 	s, _ := jwt.NewSigner(jwt.HS256, "no-such-kid", make([]byte, 32))
-	p := mustSign(t, s, `{}`)
+	return st, m, clk, mustSign(t, s, `{}`)
+}
+
+func TestUnknownKIDReloadIsThrottled(t *testing.T) {
+	ctx := context.Background()
+	st, m, clk, p := unknownKIDSetup(t)
 	before := st.listings
 	for range 100 {
 		if err := m.Verify(ctx, "demo", UseSig, p); !errors.Is(err, ErrUnknownKey) {
@@ -630,13 +637,7 @@ func TestUnknownKIDReloadIsThrottled(t *testing.T) {
 // is old enough to be reloaded, reads the store once, not once per token.
 func TestUnknownKIDReloadIsShared(t *testing.T) {
 	ctx := context.Background()
-	st := newMemStore("demo")
-	m, clk := newTestManager(t, st, randomMaster(t))
-	if _, err := m.Signer(ctx, "demo", jwt.EdDSA); err != nil {
-		t.Fatal(err)
-	}
-	s, _ := jwt.NewSigner(jwt.HS256, "no-such-kid", make([]byte, 32))
-	p := mustSign(t, s, `{}`)
+	st, m, clk, p := unknownKIDSetup(t)
 	clk.advance(reloadAfterMiss)
 	st.mu.Lock()
 	st.listDelay = 50 * time.Millisecond
