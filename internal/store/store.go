@@ -81,6 +81,8 @@ type Store interface {
 	CreateSession(ctx context.Context, s Session, admit func(existing []Session) (end []string, err error)) error
 	GetSession(ctx context.Context, realm, id string) (Session, error)
 	ListUserSessions(ctx context.Context, realm, userID string) ([]Session, error)
+	// UpdateSession writes fn's result over the stored session. A backend
+	// may skip the write, and announce nothing, when fn changed nothing.
 	UpdateSession(ctx context.Context, realm, id string, fn func(Session) (Session, error)) error
 	DeleteSession(ctx context.Context, realm, id string) error
 	// DeleteUserSessions ends every session of a user (admin logout,

@@ -90,7 +90,10 @@ func testSubscribe(t *testing.T, s store.Store) {
 			})
 		}, []store.Change{session("s1"), session("s2")}},
 		{"UpdateSession", func() error {
-			return s.UpdateSession(c, "r", "s2", func(x store.Session) (store.Session, error) { return x, nil })
+			return s.UpdateSession(c, "r", "s2", func(x store.Session) (store.Session, error) {
+				x.LastSeen = x.LastSeen.Add(time.Second)
+				return x, nil
+			})
 		}, []store.Change{session("s2")}},
 		{"DeleteSession", func() error { return s.DeleteSession(c, "r", "s2") }, []store.Change{session("s2")}},
 		{"DeleteUserSessions", func() error {

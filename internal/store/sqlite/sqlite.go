@@ -184,6 +184,7 @@ func (s *Store) Close() error {
 // wtx is a write transaction on the writer connection and the changes it
 // will announce once it has committed.
 type wtx struct {
+	ctx     context.Context // never cancelled; see exec
 	conn    *sql.Conn
 	stmts   map[string]*sql.Stmt
 	changes []store.Change
@@ -214,8 +215,14 @@ func (s *Store) write(ctx context.Context, fn func(*wtx) error) error {
 	// BEGIN, COMMIT and ROLLBACK go through the connection's statement
 	// cache like every other statement: compiling them anew was a tenth
 	// of a short write transaction's cost.
-	t := &wtx{conn: s.wconn, stmts: s.wst}
-	if _, err := t.exec(ctx, "BEGIN IMMEDIATE"); err != nil {
+	t := &wtx{ctx: end, conn: s.wconn, stmts: s.wst}
+	// Only BEGIN honours ctx: it is the statement that can wait, on
+	// another process's write lock (busy_timeout).
+	begin, err := t.stmt(end, "BEGIN IMMEDIATE")
+	if err == nil {
+		_, err = begin.ExecContext(ctx)
+	}
+	if err != nil {
 		// A failed BEGIN may still have begun: the driver interrupts a
 		// statement when ctx ends and then reports ctx's error even if
 		// the statement had already completed. Left inside that
@@ -225,7 +232,11 @@ func (s *Store) write(ctx context.Context, fn func(*wtx) error) error {
 		_, _ = t.exec(end, "ROLLBACK")
 		return fmt.Errorf("sqlite: begin: %w", err)
 	}
-	if err := fn(t); err != nil {
+	err = fn(t)
+	if err == nil {
+		err = ctx.Err() // cancelled meanwhile: write nothing
+	}
+	if err != nil {
 		if _, rbErr := t.exec(end, "ROLLBACK"); rbErr != nil {
 			return errors.Join(err, fmt.Errorf("sqlite: rollback: %w", rbErr))
 		}

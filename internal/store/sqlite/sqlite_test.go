@@ -70,7 +70,7 @@ func TestOpenSetsPragmasAndSchema(t *testing.T) {
 	}
 	// The hot lookups have their indexes.
 	for _, idx := range []string{"users_by_username", "users_by_email", "sessions_by_user",
-		"sessions_by_expires", "revocations_by_created", "clients_by_owner"} {
+		"sessions_by_prune", "revocations_by_created", "clients_by_owner"} {
 		var n int
 		err := s.r.QueryRowContext(ctx, "SELECT COUNT(*) FROM sqlite_schema WHERE type = 'index' AND name = ?", idx).Scan(&n)
 		if err != nil || n != 1 {
@@ -230,5 +230,76 @@ func TestCloseStopsSubscribers(t *testing.T) {
 	cancel()
 	if err := s.Ping(t.Context()); err == nil {
 		t.Fatal("Ping after Close succeeded")
+	}
+}
+
+// A refresh-shaped update writes only what changed: the indexed columns,
+// and so their index pages, are left alone, and prune_at follows expires
+// only when its bucket moves.
+func TestSessionUpdateWritesOnlyChangedColumns(t *testing.T) {
+	base := time.UnixMilli(1_700_000_000_000).UTC()
+	prev := store.Session{Realm: "r", ID: "s", UserID: "u", ClientID: "app", Started: base,
+		LastSeen: base, Expires: base.Add(30 * time.Minute), RefreshID: "g1"}
+
+	if q, args := sessionUpdate(prev, prev); q != "" || args != nil {
+		t.Fatalf("no change: got %q %v", q, args)
+	}
+
+	next := prev
+	next.LastSeen = base.Add(time.Second)
+	next.Expires = prev.Expires.Add(time.Second)
+	q, args := sessionUpdate(prev, next)
+	want := "UPDATE sessions SET last_seen = ?, expires = ? WHERE realm = ? AND id = ?"
+	if pruneAt(next.Expires) != pruneAt(prev.Expires) {
+		t.Fatal("test data crosses a prune bucket")
+	}
+	if q != want || len(args) != 2 {
+		t.Fatalf("got %q %v, want %q", q, args, want)
+	}
+
+	next.Expires = prev.Expires.Add(pruneBucket * time.Millisecond)
+	next.RefreshID = "g2"
+	q, args = sessionUpdate(prev, next)
+	want = "UPDATE sessions SET last_seen = ?, expires = ?, refresh_id = ?, prune_at = ? WHERE realm = ? AND id = ?"
+	if q != want || len(args) != 4 || args[3] != pruneAt(next.Expires) {
+		t.Fatalf("got %q %v, want %q", q, args, want)
+	}
+}
+
+// Expired sessions are found through the coarse prune_at index and
+// deleted by their exact expiry: one a millisecond past it goes, one a
+// millisecond short of it in the same bucket stays.
+func TestDeleteExpiredUsesExactExpiry(t *testing.T) {
+	s := openTemp(t)
+	ctx := context.Background()
+	if err := s.ImportRealm(ctx, store.RealmBundle{Realm: store.Realm{Name: "r", Enabled: true},
+		Users: []store.User{{Realm: "r", ID: "u", Username: "u", Enabled: true}}}, false); err != nil {
+		t.Fatal(err)
+	}
+	// A bucket boundary plus 5 minutes: both expiries share a bucket.
+	now := time.UnixMilli(1_700_000_000_000/pruneBucket*pruneBucket + 5*60*1000)
+	for id, exp := range map[string]time.Time{"gone": now.Add(-time.Millisecond), "kept": now.Add(time.Millisecond)} {
+		sess := store.Session{Realm: "r", ID: id, UserID: "u", ClientID: "app", Started: now.Add(-time.Hour),
+			LastSeen: now.Add(-time.Minute), Expires: exp}
+		if err := s.CreateSession(ctx, sess, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if pruneAt(now.Add(-time.Millisecond)) != pruneAt(now.Add(time.Millisecond)) {
+		t.Fatal("test data crosses a prune bucket")
+	}
+	n, err := s.DeleteExpired(ctx, now)
+	if err != nil || n != 1 {
+		t.Fatalf("DeleteExpired = %d, %v; want 1", n, err)
+	}
+	if _, err := s.GetSession(ctx, "r", "gone"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("expired session: %v", err)
+	}
+	if _, err := s.GetSession(ctx, "r", "kept"); err != nil {
+		t.Fatalf("live session: %v", err)
+	}
+	var p int64
+	if err := s.r.QueryRowContext(ctx, "SELECT prune_at FROM sessions WHERE id = 'kept'").Scan(&p); err != nil || p != pruneAt(now.Add(time.Millisecond)) {
+		t.Fatalf("prune_at = %d, %v", p, err)
 	}
 }

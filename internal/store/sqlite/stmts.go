@@ -86,26 +86,33 @@ func (t *wtx) stmt(ctx context.Context, query string) (*sql.Stmt, error) {
 	return st, nil
 }
 
-func (t *wtx) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
-	st, err := t.stmt(ctx, query)
+// exec, query and queryRow run a statement of the transaction. They take
+// a ctx to share the querier interface with the read pool, but run every
+// statement under the transaction's own context, which cannot be
+// cancelled: a cancellable one makes the driver and database/sql each
+// start a watcher goroutine per statement, a measurable share of a short
+// write. write checks the caller's ctx before it commits instead, so a
+// cancelled caller still writes nothing.
+func (t *wtx) exec(_ context.Context, query string, args ...any) (sql.Result, error) {
+	st, err := t.stmt(t.ctx, query)
 	if err != nil {
 		return nil, err
 	}
-	return st.ExecContext(ctx, args...)
+	return st.ExecContext(t.ctx, args...)
 }
 
-func (t *wtx) query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
-	st, err := t.stmt(ctx, query)
+func (t *wtx) query(_ context.Context, query string, args ...any) (*sql.Rows, error) {
+	st, err := t.stmt(t.ctx, query)
 	if err != nil {
 		return nil, err
 	}
-	return st.QueryContext(ctx, args...)
+	return st.QueryContext(t.ctx, args...)
 }
 
-func (t *wtx) queryRow(ctx context.Context, query string, args ...any) sqlstore.Scanner {
-	st, err := t.stmt(ctx, query)
+func (t *wtx) queryRow(_ context.Context, query string, args ...any) sqlstore.Scanner {
+	st, err := t.stmt(t.ctx, query)
 	if err != nil {
 		return errRow{err}
 	}
-	return st.QueryRowContext(ctx, args...)
+	return st.QueryRowContext(t.ctx, args...)
 }
