@@ -4,25 +4,41 @@
 # Builds gatehouse and bench/loadgen, starts a trivial upstream and gatehouse
 # (fresh data directory, realm bench/realms/gateway.json) on loopback, gets
 # a token with a password grant, and measures from a separate loadgen
-# process, in one run:
+# process, in one run and in two layouts of the machine's cores:
+#
+#   shared  the load generator, the upstream and gatehouse all share every
+#           core (the proxy hop's socket work competes with the upstream's
+#           own and with the generator's);
+#   pinned  gatehouse on cores of its own, the upstream and the load
+#           generator together on core 0 (as deployed, where a gateway has
+#           its own cores or machine). Needs 2 cores and taskset.
+#
+# In each layout:
 #   1. closed loop, the same connections: requests/s straight to the
 #      upstream and through the gateway (token check, scope from a role,
-#      organization membership, proxy); prints the ratio;
-#   2. open loop at half the gateway's throughput: p99 latency straight to
-#      the upstream and through the gateway; prints the difference (what
-#      the gateway adds).
+#      organization membership, proxy), alternating for ROUNDS rounds;
+#      medians and their ratio. When nginx is installed, also through a
+#      plain nginx proxy_pass with upstream keep-alive (no token check at
+#      all): what any separate proxy hop costs on this machine;
+#   2. open loop at half the gateway's throughput: p50 and p99 latency
+#      straight to the upstream and through the gateway (medians of
+#      ROUNDS), and the difference (what the gateway adds).
 #
 # Environment: DUR (measured duration, default 10s), WARMUP (2s), CONNS
-# (closed-loop connections, 16), GH_PORT (18080), UP_PORT (18081).
-# Everything shares the machine: run it a few times and look at the spread.
+# (closed-loop connections, 16), ROUNDS (3), LAYOUTS ("shared pinned"),
+# GH_PORT (18080), UP_PORT (18081), NGINX_PORT (GH_PORT+2).
+# Everything shares the machine: look at the spread between rounds.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
 DUR=${DUR:-10s}
 WARMUP=${WARMUP:-2s}
 CONNS=${CONNS:-16}
+ROUNDS=${ROUNDS:-3}
+LAYOUTS=${LAYOUTS:-shared pinned}
 GH_PORT=${GH_PORT:-18080}
 UP_PORT=${UP_PORT:-18081}
+NGINX_PORT=${NGINX_PORT:-$((GH_PORT + 2))}
 GH="http://127.0.0.1:$GH_PORT"
 UP="http://127.0.0.1:$UP_PORT"
 
@@ -44,9 +60,36 @@ sed "s#http://127.0.0.1:18081#$UP#" bench/realms/gateway.json >"$work/gateway.js
 
 "$work/upstream-bin" -addr "127.0.0.1:$UP_PORT" &
 pids+=($!)
+up_pid=$!
 "$work/gatehouse" serve --addr "127.0.0.1:$GH_PORT" --data "$work/data" --no-demo \
 	--default-realm bench --import-realm "$work/gateway.json" --log-level warn >"$work/gatehouse.log" 2>&1 &
 pids+=($!)
+gh_pid=$!
+
+# nginx, when installed: a bare reverse proxy with pooled upstream
+# connections, the cheapest separate hop there is.
+NG=""
+if command -v nginx >/dev/null 2>&1; then
+	mkdir -p "$work/nginx"
+	cat >"$work/nginx/nginx.conf" <<EOF
+worker_processes $(nproc);
+daemon off;
+pid $work/nginx/nginx.pid;
+error_log $work/nginx/error.log warn;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  upstream up { server 127.0.0.1:$UP_PORT; keepalive 64; }
+  server {
+    listen 127.0.0.1:$NGINX_PORT;
+    location / { proxy_pass http://up; proxy_http_version 1.1; proxy_set_header Connection ""; }
+  }
+}
+EOF
+	nginx -c "$work/nginx/nginx.conf" -p "$work/nginx" 2>/dev/null &
+	pids+=($!)
+	NG="http://127.0.0.1:$NGINX_PORT"
+fi
 
 for _ in $(seq 100); do
 	if curl -fsS "$GH/health/ready" >/dev/null 2>&1 && curl -fsS "$UP/" >/dev/null 2>&1; then
@@ -65,29 +108,83 @@ code=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $token" 
 
 # load URL [loadgen flags...]: one loadgen run, its JSON on stdout. A run
 # with failed requests stops the script: its numbers would mean nothing.
+# LG_CPUS, when set, pins the load generator.
 load() {
 	local url=$1
 	shift
-	"$work/loadgen" -scenario get -url "$url" -path /hello -header "Authorization: Bearer $token" \
+	local pin=()
+	[ -n "${LG_CPUS:-}" ] && pin=(taskset -c "$LG_CPUS")
+	"${pin[@]}" "$work/loadgen" -scenario get -url "$url" -path /hello -header "Authorization: Bearer $token" \
 		-duration "$DUR" -warmup "$WARMUP" "$@"
 }
 
-echo "machine: $(nproc) cores, $(uname -sr), $(go version | cut -d' ' -f3)" >&2
-echo "1. closed loop, -c $CONNS, $DUR each" >&2
-direct=$(load "$UP" -c "$CONNS")
-via=$(load "$GH" -c "$CONNS")
-rps_direct=$(jq .throughput_rps <<<"$direct")
-rps_gw=$(jq .throughput_rps <<<"$via")
-rate=$(awk -v r="$rps_gw" 'BEGIN { printf "%d", r / 2 }')
+# pin CPUS PID...: move every thread of each process onto CPUS.
+pin() {
+	local cpus=$1
+	shift
+	for p in "$@"; do taskset -apc "$cpus" "$p" >/dev/null; done
+}
 
-echo "2. open loop at $rate requests/s (half the gateway's throughput), $DUR each" >&2
-odirect=$(load "$UP" -c "$CONNS" -rate "$rate")
-ovia=$(load "$GH" -c "$CONNS" -rate "$rate")
+# median of the numbers on stdin, one per line.
+median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
-awk -v rd="$rps_direct" -v rg="$rps_gw" -v rate="$rate" \
-	-v pd="$(jq .p99_ms <<<"$odirect")" -v pg="$(jq .p99_ms <<<"$ovia")" \
-	-v md="$(jq .p50_ms <<<"$odirect")" -v mg="$(jq .p50_ms <<<"$ovia")" 'BEGIN {
-	printf "throughput   upstream %8.0f req/s   gateway %8.0f req/s   ratio %.0f%% (target >= 70%%)\n", rd, rg, 100 * rg / rd
-	printf "at %d req/s  p50 upstream %.3f ms  gateway %.3f ms  added %.3f ms\n", rate, md, mg, mg - md
-	printf "at %d req/s  p99 upstream %.3f ms  gateway %.3f ms  added %.3f ms (target < 1 ms)\n", rate, pd, pg, pg - pd
-}'
+nginx_pids() { [ -n "$NG" ] && pgrep -f "nginx.*$work/nginx" || true; }
+
+echo "machine: $(nproc) cores, $(uname -sr), $(go version | cut -d' ' -f3)"
+last=$(($(nproc) - 1))
+for layout in $LAYOUTS; do
+	case $layout in
+	shared)
+		LG_CPUS=""
+		pin "0-$last" "$gh_pid" "$up_pid" $(nginx_pids)
+		;;
+	pinned)
+		if [ "$last" -lt 1 ] || ! command -v taskset >/dev/null 2>&1; then
+			echo "[pinned] skipped: needs 2 cores and taskset"
+			continue
+		fi
+		LG_CPUS=0
+		pin 0 "$up_pid"
+		pin "1-$last" "$gh_pid" $(nginx_pids)
+		;;
+	*)
+		echo "unknown layout $layout" >&2
+		exit 1
+		;;
+	esac
+	echo "[$layout] 1. closed loop, -c $CONNS, $DUR each, $ROUNDS rounds" >&2
+	d=() g=() n=()
+	for _ in $(seq "$ROUNDS"); do
+		d+=("$(load "$UP" -c "$CONNS" | jq .throughput_rps)")
+		g+=("$(load "$GH" -c "$CONNS" | jq .throughput_rps)")
+		if [ -n "$NG" ]; then n+=("$(load "$NG" -c "$CONNS" | jq .throughput_rps)"); fi
+	done
+	rps_direct=$(printf '%s\n' "${d[@]}" | median)
+	rps_gw=$(printf '%s\n' "${g[@]}" | median)
+	rps_ng=""
+	if [ -n "$NG" ]; then rps_ng=$(printf '%s\n' "${n[@]}" | median); fi
+	rate=$(awk -v r="$rps_gw" 'BEGIN { printf "%d", r / 2 }')
+
+	echo "[$layout] 2. open loop at $rate requests/s (half the gateway's throughput), $DUR each, $ROUNDS rounds" >&2
+	pd=() pg=() md=() mg=()
+	for _ in $(seq "$ROUNDS"); do
+		o=$(load "$UP" -c "$CONNS" -rate "$rate")
+		pd+=("$(jq .p99_ms <<<"$o")")
+		md+=("$(jq .p50_ms <<<"$o")")
+		o=$(load "$GH" -c "$CONNS" -rate "$rate")
+		pg+=("$(jq .p99_ms <<<"$o")")
+		mg+=("$(jq .p50_ms <<<"$o")")
+	done
+
+	awk -v l="$layout" -v rd="$rps_direct" -v rg="$rps_gw" -v rn="$rps_ng" -v rate="$rate" -v rounds="$ROUNDS" \
+		-v dall="${d[*]}" -v gall="${g[*]}" -v pall="${pg[*]}" -v uall="${pd[*]}" \
+		-v pd="$(printf '%s\n' "${pd[@]}" | median)" -v pg="$(printf '%s\n' "${pg[@]}" | median)" \
+		-v md="$(printf '%s\n' "${md[@]}" | median)" -v mg="$(printf '%s\n' "${mg[@]}" | median)" 'BEGIN {
+		printf "[%s] throughput, median of %d: upstream %.0f req/s, gateway %.0f req/s, ratio %.0f%% (target >= 70%%)\n", l, rounds, rd, rg, 100 * rg / rd
+		printf "[%s]   rounds (req/s): upstream %s; gateway %s\n", l, dall, gall
+		if (rn != "") printf "[%s]   reference: nginx proxy_pass, no token check: %.0f req/s = %.0f%% of upstream\n", l, rn, 100 * rn / rd
+		printf "[%s] at %d req/s, p50: upstream %.3f ms, gateway %.3f ms, added %.3f ms\n", l, rate, md, mg, mg - md
+		printf "[%s] at %d req/s, p99: upstream %.3f ms, gateway %.3f ms, added %.3f ms (target < 1 ms)\n", l, rate, pd, pg, pg - pd
+		printf "[%s]   rounds (p99 ms): upstream %s; gateway %s\n", l, uall, pall
+	}'
+done

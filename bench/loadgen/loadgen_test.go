@@ -274,26 +274,76 @@ func TestEveryScenarioSucceedsAgainstAConformingServer(t *testing.T) {
 	srv := httptest.NewServer(f)
 	defer srv.Close()
 
-	for _, args := range [][]string{
-		{"-scenario", "password"},
-		{"-scenario", "client_credentials", "-basic"},
-		{"-scenario", "introspect"},
-		{"-scenario", "introspect", "-token-grant", "client_credentials"},
-		{"-scenario", "userinfo"},
-		{"-scenario", "get", "-path", "/api/thing", "-header", "X-Tenant: acme", "-bearer"},
-		{"-scenario", "fusio_login"},
-		{"-scenario", "password", "-rate", "200"},
+	for _, transport := range []string{"sync", "std"} {
+		for _, args := range [][]string{
+			{"-scenario", "password"},
+			{"-scenario", "client_credentials", "-basic"},
+			{"-scenario", "introspect"},
+			{"-scenario", "introspect", "-token-grant", "client_credentials"},
+			{"-scenario", "userinfo"},
+			{"-scenario", "get", "-path", "/api/thing", "-header", "X-Tenant: acme", "-bearer"},
+			{"-scenario", "fusio_login"},
+			{"-scenario", "password", "-rate", "200"},
+		} {
+			t.Run(transport+" "+strings.Join(args, " "), func(t *testing.T) {
+				cfg := testConfig(t, srv, append(args, "-duration", "250ms", "-warmup", "50ms", "-transport", transport)...)
+				rep := mustRun(t, cfg)
+				if rep.Requests == 0 || rep.Errors != 0 {
+					t.Fatalf("requests %d, errors %d, samples %q", rep.Requests, rep.Errors, rep.ErrorSamples)
+				}
+				if rep.Scenario != cfg.scenario || rep.ThroughputRPS <= 0 || rep.Transport != transport {
+					t.Errorf("report %+v", rep)
+				}
+			})
+		}
+	}
+}
+
+// Closed loop and open loop alike keep to -c connections, and the open loop's
+// extra requests wait for one instead of failing.
+func TestRunKeepsToTheConnectionLimit(t *testing.T) {
+	for _, transport := range []string{"sync", "std"} {
+		for _, args := range [][]string{
+			{"-c", "3"},
+			{"-c", "2", "-rate", "300"},
+		} {
+			t.Run(transport+" "+strings.Join(args, " "), func(t *testing.T) {
+				f := newFake()
+				f.delay = time.Millisecond
+				srv, cc := countedServer(t, f)
+				rep := mustRun(t, testConfig(t, srv, append(args, "-scenario", "get", "-path", "/api/thing",
+					"-header", "X-Tenant:acme", "-transport", transport)...))
+				if rep.Errors != 0 || rep.Requests == 0 {
+					t.Fatalf("requests %d, errors %d, samples %q", rep.Requests, rep.Errors, rep.ErrorSamples)
+				}
+				if n, limit := cc.accepted.Load(), int64(rep.Connections); n < 1 || n > limit {
+					t.Errorf("server accepted %d connections, limit %d", n, limit)
+				}
+				if got := f.gets.Load(); got < rep.Requests {
+					t.Errorf("server saw %d requests, report counts %d", got, rep.Requests)
+				}
+			})
+		}
+	}
+}
+
+// The sync transport speaks plain HTTP only; an https:// target gets
+// net/http's whatever -transport says.
+func TestTransportChoice(t *testing.T) {
+	for _, tc := range []struct{ url, flag, want string }{
+		{"http://127.0.0.1:1", "sync", "sync"},
+		{"http://127.0.0.1:1", "std", "std"},
+		{"https://127.0.0.1:1", "sync", "std"},
 	} {
-		t.Run(strings.Join(args, " "), func(t *testing.T) {
-			cfg := testConfig(t, srv, append(args, "-duration", "250ms", "-warmup", "50ms")...)
-			rep := mustRun(t, cfg)
-			if rep.Requests == 0 || rep.Errors != 0 {
-				t.Fatalf("requests %d, errors %d, samples %q", rep.Requests, rep.Errors, rep.ErrorSamples)
-			}
-			if rep.Scenario != cfg.scenario || rep.ThroughputRPS <= 0 {
-				t.Errorf("report %+v", rep)
-			}
-		})
+		cfg, err := parseFlags([]string{"-scenario", "get", "-url", tc.url, "-transport", tc.flag}, io.Discard)
+		if err != nil {
+			t.Fatal(err)
+		}
+		hc, name := newClient(cfg)
+		_, isSync := hc.Transport.(*syncTransport)
+		if name != tc.want || isSync != (tc.want == "sync") || (hc.Timeout == 0) != isSync {
+			t.Errorf("%s -transport %s: %s (%T, client timeout %s)", tc.url, tc.flag, name, hc.Transport, hc.Timeout)
+		}
 	}
 }
 
@@ -362,6 +412,7 @@ func TestFlags(t *testing.T) {
 		{"-header", "no colon", "-scenario", "get"},
 		{"-scenario", "get", "-path", "relative"},
 		{"-token-grant", "implicit", "-client-id", "x"},
+		{"-transport", "fast", "-client-id", "x"},
 	} {
 		if _, err := parseFlags(bad, io.Discard); err == nil {
 			t.Errorf("parseFlags(%q) accepted", bad)

@@ -53,6 +53,7 @@ type config struct {
 	warmup       time.Duration
 	timeout      time.Duration
 	maxWorkers   int
+	transport    string
 }
 
 // scenarioNames lists what -scenario accepts, in the order the usage shows.
@@ -120,6 +121,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.DurationVar(&cfg.warmup, "warmup", 2*time.Second, "load before the measurement starts, not counted")
 	fs.DurationVar(&cfg.timeout, "timeout", 10*time.Second, "per-request timeout")
 	fs.IntVar(&cfg.maxWorkers, "max-inflight", 10000, "open loop: most requests in flight or queued for a connection at once")
+	fs.StringVar(&cfg.transport, "transport", "sync", "HTTP client: sync (one goroutine per round trip, http:// only; https:// falls back to std) | std (net/http's Transport)")
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
 	}
@@ -150,6 +152,8 @@ func (c *config) validate() error {
 		return errors.New("-users must not be negative")
 	case c.maxWorkers < c.conns:
 		return errors.New("-max-inflight must be at least -c")
+	case c.transport != "sync" && c.transport != "std":
+		return fmt.Errorf("-transport %q: want sync or std", c.transport)
 	}
 	known := false
 	for _, n := range scenarioNames {

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"runtime"
+	"strings"
 	"sync"
 	"time"
 
@@ -17,8 +18,10 @@ import (
 
 // report is the one JSON object a run prints.
 type report struct {
-	Scenario    string  `json:"scenario"`
-	Mode        string  `json:"mode"` // "closed" or "open"
+	Scenario string `json:"scenario"`
+	Mode     string `json:"mode"` // "closed" or "open"
+	// Transport is the HTTP client that sent the load: "sync" or "std".
+	Transport   string  `json:"transport"`
 	Connections int     `json:"connections"`
 	Rate        int     `json:"rate"`
 	DurationS   float64 `json:"duration_s"`
@@ -69,9 +72,10 @@ const (
 	histMax = int64(10 * time.Minute / time.Microsecond)
 )
 
-// newTransport is the one transport of a run: keep-alive, and never more
-// than conns connections to the server, so closed-loop concurrency and
-// open-loop queueing both happen here, visibly, not in the kernel.
+// newTransport is net/http's transport, for -transport std and https://:
+// keep-alive, and never more than conns connections to the server, so
+// closed-loop concurrency and open-loop queueing both happen here, visibly,
+// not in the kernel.
 func newTransport(conns int) *http.Transport {
 	return &http.Transport{
 		// Benchmarks target loopback; an environment proxy would measure
@@ -84,6 +88,17 @@ func newTransport(conns int) *http.Transport {
 		IdleConnTimeout:     90 * time.Second,
 		DisableCompression:  true,
 	}
+}
+
+// newClient returns the HTTP client of a run and the name of its transport.
+// The sync transport speaks plain HTTP only, so https:// targets always get
+// net/http's.
+func newClient(cfg config) (*http.Client, string) {
+	if cfg.transport == "sync" && strings.HasPrefix(cfg.baseURL, "http://") {
+		// The transport enforces the timeout itself; see syncTransport.
+		return &http.Client{Transport: newSyncTransport(cfg.conns, cfg.timeout)}, "sync"
+	}
+	return &http.Client{Transport: newTransport(cfg.conns), Timeout: cfg.timeout}, "std"
 }
 
 // startPacer wraps a vegeta pacer and remembers when the attack began, in
@@ -143,9 +158,8 @@ func (s *errorSamples) add(err error) {
 // run performs setup, the attack (warm-up plus measurement) and returns the
 // report. Progress notes go to logw.
 func run(ctx context.Context, cfg config, logw io.Writer) (report, error) {
-	tr := newTransport(cfg.conns)
-	defer tr.CloseIdleConnections()
-	hc := &http.Client{Transport: tr, Timeout: cfg.timeout}
+	hc, transport := newClient(cfg)
+	defer hc.CloseIdleConnections()
 	c := &client{http: hc, cfg: cfg, ep: realmEndpoints(cfg)}
 
 	sc, err := newScenario(ctx, cfg, c)
@@ -175,7 +189,7 @@ func run(ctx context.Context, cfg config, logw io.Writer) (report, error) {
 		opts[2] = vegeta.MaxWorkers(uint64(cfg.maxWorkers))
 	}
 	atk := vegeta.NewAttacker(opts...)
-	fmt.Fprintf(logw, "loadgen: %s %s-loop, c=%d, warm-up %s, measuring %s\n", cfg.scenario, mode, cfg.conns, cfg.warmup, cfg.duration)
+	fmt.Fprintf(logw, "loadgen: %s %s-loop, c=%d, %s transport, warm-up %s, measuring %s\n", cfg.scenario, mode, cfg.conns, transport, cfg.warmup, cfg.duration)
 
 	results := atk.Attack(sc.targeter, pacer, cfg.warmup+cfg.duration, cfg.scenario)
 
@@ -246,6 +260,7 @@ func run(ctx context.Context, cfg config, logw io.Writer) (report, error) {
 	rep := report{
 		Scenario:     cfg.scenario,
 		Mode:         mode,
+		Transport:    transport,
 		Connections:  cfg.conns,
 		Rate:         cfg.rate,
 		DurationS:    round3(elapsed.Seconds()),

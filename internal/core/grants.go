@@ -190,18 +190,23 @@ func (s *Service) startSession(ctx context.Context, v *realmView, c *store.Clien
 		UserAgent: ua,
 	}
 	sess.Expires = v.sessionLifetimes(c, offline).expiry(now, now)
-	admit := func([]store.Session) ([]string, error) { return nil, nil }
-	if !offline {
-		admit = limitAdmit(v.r.Settings.SessionLimits, c.ClientID, now)
-	}
-	// The store may run admit more than once; the last run is the one
-	// that committed.
+	// Without a session limit there is nothing to decide, and reading the
+	// user's sessions would make every login cost as much as the user has
+	// sessions (a script that never logs out has thousands); expired ones
+	// go with the periodic prune instead.
+	var check func([]store.Session) ([]string, error)
 	var ended []string
-	err := s.st.CreateSession(ctx, *sess, func(existing []store.Session) ([]string, error) {
-		end, err := admit(existing)
-		ended = end
-		return end, err
-	})
+	if lim := v.r.Settings.SessionLimits; !offline && lim != nil && (lim.RealmLimit > 0 || lim.ClientLimit > 0) {
+		admit := limitAdmit(lim, c.ClientID, now)
+		// The store may run check more than once; the last run is the
+		// one that committed.
+		check = func(existing []store.Session) ([]string, error) {
+			end, err := admit(existing)
+			ended = end
+			return end, err
+		}
+	}
+	err := s.st.CreateSession(ctx, *sess, check)
 	if err != nil {
 		var ce *Error
 		if errors.As(err, &ce) {

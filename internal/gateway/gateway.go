@@ -52,7 +52,8 @@ type Options struct {
 	// Transport carries requests to upstreams. Nil means a transport tuned
 	// for a proxy: pooled keep-alive connections, many idle connections
 	// per upstream, no transparent decompression and no proxy from the
-	// environment.
+	// environment; plain-HTTP requests without a body are carried on the
+	// handler's own goroutine (see directTransport).
 	Transport http.RoundTripper
 	// HeaderPrefix starts every identity header the upstream receives
 	// (default "X-Gatehouse-"). Incoming headers with this prefix are
@@ -113,7 +114,7 @@ func New(auth Authenticator, opts Options) *Gateway {
 	}
 	tr := opts.Transport
 	if tr == nil {
-		tr = DefaultTransport()
+		tr = newDirectTransport(DefaultTransport())
 	}
 	g.proxy = &httputil.ReverseProxy{
 		Rewrite:   g.rewrite,

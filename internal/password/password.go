@@ -21,6 +21,7 @@ import (
 	"crypto/sha512"
 	"crypto/subtle"
 	"fmt"
+	"runtime"
 
 	"golang.org/x/crypto/argon2"
 )
@@ -98,6 +99,8 @@ func (h *Hasher) Hash(password string) (string, error) {
 }
 
 func (h *Hasher) hash(password string) decoded {
+	release := acquire()
+	defer release()
 	salt := make([]byte, h.p.SaltLen)
 	// crypto/rand.Read never returns an error (it aborts the program if
 	// the system's randomness fails), so there is nothing to handle.
@@ -149,9 +152,24 @@ func (h *Hasher) VerifyDummy(password string) {
 	subtle.ConstantTimeCompare(got, h.dummy.hash)
 }
 
+// slots bounds how many hashes are computed at once to the number of
+// cores that can run them. More at once would finish no sooner: they would
+// share the cores and, each with its own megabytes of argon2 memory, evict
+// one another from the caches, so a burst of logins would cost more CPU
+// per login and a flood of them would hold 7 MiB per waiting request. A
+// request over the bound waits here, holding only its goroutine.
+var slots = make(chan struct{}, runtime.GOMAXPROCS(0))
+
+func acquire() (release func()) {
+	slots <- struct{}{}
+	return func() { <-slots }
+}
+
 // derive computes the hash of password with d's algorithm, parameters and
 // salt, with len(d.hash) bytes of output. d must have passed validate.
 func derive(d decoded, password string) ([]byte, error) {
+	release := acquire()
+	defer release()
 	keyLen := len(d.hash)
 	switch d.alg {
 	case phcArgon2id, phcArgon2i, phcArgon2d:

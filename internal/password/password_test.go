@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/crypto/argon2"
 )
@@ -320,5 +321,32 @@ func BenchmarkArgon2dPortableVerify(b *testing.B) {
 	enc := "$argon2d$" + strings.TrimPrefix(cliVectors[0], "$argon2id$")
 	for b.Loop() {
 		h.Verify(enc, knownPassword)
+	}
+}
+
+// Hashing waits for a free slot: with every slot taken, a Verify does not
+// start its argon2 work until one is given back.
+func TestVerifyWaitsForASlot(t *testing.T) {
+	h := NewHasher(Params{Memory: 64, Iterations: 1})
+	enc, _ := h.Hash("pw")
+	for i := 0; i < cap(slots); i++ {
+		slots <- struct{}{}
+	}
+	done := make(chan bool)
+	go func() {
+		ok, _ := h.Verify(enc, "pw")
+		done <- ok
+	}()
+	select {
+	case <-done:
+		t.Fatal("Verify ran with every slot taken")
+	case <-time.After(100 * time.Millisecond):
+	}
+	<-slots
+	if ok := <-done; !ok {
+		t.Fatal("Verify failed after a slot was freed")
+	}
+	for i := 1; i < cap(slots); i++ {
+		<-slots
 	}
 }
