@@ -11,7 +11,10 @@
 #           own and with the generator's);
 #   pinned  gatehouse on cores of its own, the upstream and the load
 #           generator together on core 0 (as deployed, where a gateway has
-#           its own cores or machine). Needs 2 cores and taskset.
+#           its own cores or machine). Needs 2 cores.
+#
+# Every process is started under taskset, so that its runtime (GOMAXPROCS,
+# nginx workers) is sized to the cores it is given.
 #
 # In each layout:
 #   1. closed loop, the same connections: requests/s straight to the
@@ -44,9 +47,13 @@ UP="http://127.0.0.1:$UP_PORT"
 
 work=$(mktemp -d)
 pids=()
-cleanup() {
+stop_all() {
 	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
 	wait 2>/dev/null || true
+	pids=()
+}
+cleanup() {
+	stop_all
 	rm -rf "$work"
 }
 trap cleanup EXIT
@@ -58,21 +65,16 @@ go build -o "$work/upstream-bin" ./bench/upstream
 
 sed "s#http://127.0.0.1:18081#$UP#" bench/realms/gateway.json >"$work/gateway.json"
 
-"$work/upstream-bin" -addr "127.0.0.1:$UP_PORT" &
-pids+=($!)
-up_pid=$!
-"$work/gatehouse" serve --addr "127.0.0.1:$GH_PORT" --data "$work/data" --no-demo \
-	--default-realm bench --import-realm "$work/gateway.json" --log-level warn >"$work/gatehouse.log" 2>&1 &
-pids+=($!)
-gh_pid=$!
-
 # nginx, when installed: a bare reverse proxy with pooled upstream
 # connections, the cheapest separate hop there is.
 NG=""
 if command -v nginx >/dev/null 2>&1; then
+	NG="http://127.0.0.1:$NGINX_PORT"
+fi
+write_nginx_conf() { # workers
 	mkdir -p "$work/nginx"
 	cat >"$work/nginx/nginx.conf" <<EOF
-worker_processes $(nproc);
+worker_processes $1;
 daemon off;
 pid $work/nginx/nginx.pid;
 error_log $work/nginx/error.log warn;
@@ -86,66 +88,66 @@ http {
   }
 }
 EOF
-	nginx -c "$work/nginx/nginx.conf" -p "$work/nginx" 2>/dev/null &
+}
+
+# start_all UP_CPUS GW_CPUS: the upstream, gatehouse and nginx, each
+# started under taskset so that its runtime (GOMAXPROCS, nginx workers)
+# is sized to the cores it has, as it would be on a machine of its own.
+start_all() {
+	local upc=$1 gwc=$2
+	taskset -c "$upc" "$work/upstream-bin" -addr "127.0.0.1:$UP_PORT" &
 	pids+=($!)
-	NG="http://127.0.0.1:$NGINX_PORT"
-fi
-
-for _ in $(seq 100); do
-	if curl -fsS "$GH/health/ready" >/dev/null 2>&1 && curl -fsS "$UP/" >/dev/null 2>&1; then
-		break
+	taskset -c "$gwc" "$work/gatehouse" serve --addr "127.0.0.1:$GH_PORT" --data "$work/data" --no-demo \
+		--default-realm bench --import-realm "$work/gateway.json" --log-level warn >>"$work/gatehouse.log" 2>&1 &
+	pids+=($!)
+	if [ -n "$NG" ]; then
+		write_nginx_conf "$(taskset -c "$gwc" nproc)"
+		taskset -c "$gwc" nginx -c "$work/nginx/nginx.conf" -p "$work/nginx" 2>/dev/null &
+		pids+=($!)
 	fi
-	sleep 0.1
-done
-curl -fsS "$GH/health/ready" >/dev/null || { cat "$work/gatehouse.log" >&2; exit 1; }
-
-token=$(curl -fsS "$GH/realms/bench/protocol/openid-connect/token" \
-	-d grant_type=password -d client_id=bench-cli -d username=bench -d password=bench-pw-1 | jq -r .access_token)
-[ -n "$token" ] && [ "$token" != null ] || { echo "no token" >&2; exit 1; }
-# The gateway must answer 200 before anything is measured.
-code=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $token" "$GH/hello")
-[ "$code" = 200 ] || { echo "gateway answered $code to GET /hello" >&2; cat "$work/gatehouse.log" >&2; exit 1; }
+	for _ in $(seq 100); do
+		if curl -fsS "$GH/health/ready" >/dev/null 2>&1 && curl -fsS "$UP/" >/dev/null 2>&1; then
+			break
+		fi
+		sleep 0.1
+	done
+	curl -fsS "$GH/health/ready" >/dev/null || { cat "$work/gatehouse.log" >&2; exit 1; }
+	token=$(curl -fsS "$GH/realms/bench/protocol/openid-connect/token" \
+		-d grant_type=password -d client_id=bench-cli -d username=bench -d password=bench-pw-1 | jq -r .access_token)
+	[ -n "$token" ] && [ "$token" != null ] || { echo "no token" >&2; exit 1; }
+	# The gateway must answer 200 before anything is measured.
+	code=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $token" "$GH/hello")
+	[ "$code" = 200 ] || { echo "gateway answered $code to GET /hello" >&2; cat "$work/gatehouse.log" >&2; exit 1; }
+}
 
 # load URL [loadgen flags...]: one loadgen run, its JSON on stdout. A run
 # with failed requests stops the script: its numbers would mean nothing.
-# LG_CPUS, when set, pins the load generator.
+# The load generator runs on LG_CPUS.
 load() {
 	local url=$1
 	shift
-	local pin=()
-	[ -n "${LG_CPUS:-}" ] && pin=(taskset -c "$LG_CPUS")
-	"${pin[@]}" "$work/loadgen" -scenario get -url "$url" -path /hello -header "Authorization: Bearer $token" \
+	taskset -c "$LG_CPUS" "$work/loadgen" -scenario get -url "$url" -path /hello -header "Authorization: Bearer $token" \
 		-duration "$DUR" -warmup "$WARMUP" "$@"
-}
-
-# pin CPUS PID...: move every thread of each process onto CPUS.
-pin() {
-	local cpus=$1
-	shift
-	for p in "$@"; do taskset -apc "$cpus" "$p" >/dev/null; done
 }
 
 # median of the numbers on stdin, one per line.
 median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
-
-nginx_pids() { [ -n "$NG" ] && pgrep -f "nginx.*$work/nginx" || true; }
 
 echo "machine: $(nproc) cores, $(uname -sr), $(go version | cut -d' ' -f3)"
 last=$(($(nproc) - 1))
 for layout in $LAYOUTS; do
 	case $layout in
 	shared)
-		LG_CPUS=""
-		pin "0-$last" "$gh_pid" "$up_pid" $(nginx_pids)
+		LG_CPUS="0-$last"
+		start_all "0-$last" "0-$last"
 		;;
 	pinned)
-		if [ "$last" -lt 1 ] || ! command -v taskset >/dev/null 2>&1; then
-			echo "[pinned] skipped: needs 2 cores and taskset"
+		if [ "$last" -lt 1 ]; then
+			echo "[pinned] skipped: needs 2 cores"
 			continue
 		fi
 		LG_CPUS=0
-		pin 0 "$up_pid"
-		pin "1-$last" "$gh_pid" $(nginx_pids)
+		start_all 0 "1-$last"
 		;;
 	*)
 		echo "unknown layout $layout" >&2
@@ -187,4 +189,5 @@ for layout in $LAYOUTS; do
 		printf "[%s] at %d req/s, p99: upstream %.3f ms, gateway %.3f ms, added %.3f ms (target < 1 ms)\n", l, rate, pd, pg, pg - pd
 		printf "[%s]   rounds (p99 ms): upstream %s; gateway %s\n", l, uall, pall
 	}'
+	stop_all
 done

@@ -393,3 +393,19 @@ func TestPostgresPassFailureDropsSchema(t *testing.T) {
 	}
 	b.stopAll() // the drop already ran; running it again is a no-op
 }
+
+func TestCryptoBound(t *testing.T) {
+	for args, want := range map[string]bool{
+		"-realm bench -scenario password":         true,
+		"-scenario refresh -client-id app":        true,
+		"-scenario client_credentials":            true,
+		"-scenario introspect -token-grant x":     false,
+		"-scenario get -path /api/orders -bearer": false,
+		"-realm bench -client-id password":        false,
+		"-scenario":                               false,
+	} {
+		if got := cryptoBound(strings.Fields(args)); got != want {
+			t.Errorf("cryptoBound(%q) = %v, want %v", args, got, want)
+		}
+	}
+}

@@ -317,7 +317,7 @@ func TestMigrations(t *testing.T) {
 		t.Fatalf("schema_version = %d (%d rows), want %d", v, rows, SchemaVersion())
 	}
 	for _, idx := range []string{"users_by_username", "users_by_email", "sessions_by_user",
-		"sessions_by_expires", "revocations_by_created", "clients_by_owner"} {
+		"sessions_by_prune", "revocations_by_created", "clients_by_owner"} {
 		var n int
 		err := conn.QueryRow(ctx, "SELECT COUNT(*) FROM pg_indexes WHERE schemaname = $1 AND indexname = $2", schema, idx).Scan(&n)
 		if err != nil || n != 1 {

@@ -53,7 +53,7 @@ func (s *Store) CreateSession(ctx context.Context, sess store.Session, admit fun
 				}
 			}
 		}
-		if _, err := tx.Exec(ctx, insertSQL("sessions", sqlstore.SessionColumns), sqlstore.SessionArgs(sess)...); err != nil {
+		if _, err := tx.Exec(ctx, insertSessionSQL, append(sqlstore.SessionArgs(sess), sqlstore.PruneAt(sess.Expires))...); err != nil {
 			return mapErr(err, "create session")
 		}
 		tx.changed(store.Change{Kind: store.ChangeSession, Realm: sess.Realm, ID: sess.ID, UserID: sess.UserID})
@@ -92,13 +92,22 @@ func (s *Store) UpdateSession(ctx context.Context, realm, id string, fn func(sto
 			return err
 		}
 		sess.Realm, sess.ID, sess.UserID = realm, id, old.UserID
-		if _, err := tx.Exec(ctx, updateSQL("sessions", sqlstore.SessionColumns, 2), sqlstore.SessionArgs(sess)...); err != nil {
+		// Only the changed columns: a refresh then touches no indexed
+		// column and PostgreSQL can update the row in place (HOT).
+		mask, args := sqlstore.SessionChanges(old, sess)
+		if mask == 0 {
+			return nil // nothing changed: no write, nothing to announce
+		}
+		if _, err := tx.Exec(ctx, sqlstore.SessionUpdateSQL(mask, true), append(args, realm, id)...); err != nil {
 			return mapErr(err, "update session")
 		}
 		tx.changed(store.Change{Kind: store.ChangeSession, Realm: realm, ID: id, UserID: old.UserID})
 		return nil
 	})
 }
+
+// insertSessionSQL inserts a row of SessionColumns plus its prune_at.
+var insertSessionSQL = insertSQL("sessions", sqlstore.SessionColumns+", prune_at")
 
 // DeleteSession ends one session.
 func (s *Store) DeleteSession(ctx context.Context, realm, id string) error {
@@ -163,7 +172,8 @@ func (s *Store) DeleteExpired(ctx context.Context, now time.Time) (int, error) {
 	err := s.write(ctx, func(tx *wtx) error {
 		total = 0
 		rows, err := tx.Query(ctx,
-			`DELETE FROM sessions WHERE expires <> 0 AND expires < $1 RETURNING realm, id, user_id`, cut)
+			`DELETE FROM sessions WHERE prune_at <> 0 AND prune_at <= $1 AND expires <> 0 AND expires < $2
+			 RETURNING realm, id, user_id`, sqlstore.PruneCut(cut), cut)
 		gone, err := collect(rows, err, "delete expired sessions", sqlstore.ScanSessionChange)
 		if err != nil {
 			return err

@@ -4,8 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"strings"
-	"sync"
 	"time"
 
 	"github.com/gatehouse/gatehouse/internal/store"
@@ -59,7 +57,7 @@ func (s *Store) CreateSession(ctx context.Context, sess store.Session, admit fun
 				}
 			}
 		}
-		if _, err := tx.exec(ctx, insertSessionSQL, append(sqlstore.SessionArgs(sess), pruneAt(sess.Expires))...); err != nil {
+		if _, err := tx.exec(ctx, insertSessionSQL, append(sqlstore.SessionArgs(sess), sqlstore.PruneAt(sess.Expires))...); err != nil {
 			return mapErr(err, "create session")
 		}
 		tx.changed(store.Change{Kind: store.ChangeSession, Realm: sess.Realm, ID: sess.ID, UserID: sess.UserID})
@@ -110,66 +108,20 @@ func (s *Store) UpdateSession(ctx context.Context, realm, id string, fn func(sto
 	})
 }
 
-// sessionColumns are the names in sqlstore.SessionColumns, in order.
-var sessionColumns = sqlstore.Columns(sqlstore.SessionColumns)
-
 // insertSessionSQL inserts a row of SessionColumns plus its prune_at.
 var insertSessionSQL = insertSQL("sessions", sqlstore.SessionColumns+", prune_at")
 
-// pruneBucket is how coarsely prune_at follows expires, in milliseconds.
-const pruneBucket = 10 * 60 * 1000
-
-// pruneAt is the prune_at of a session expiring at expires: expires
-// rounded up to the next bucket, 0 for a session that never expires.
-func pruneAt(expires time.Time) int64 {
-	ms := sqlstore.Millis(expires)
-	if ms == 0 {
-		return 0
-	}
-	return (ms + pruneBucket - 1) / pruneBucket * pruneBucket
-}
-
-// updateSQLCache holds the UPDATE statement of each set of changed
-// columns seen so far; refreshes use a handful of them.
-var updateSQLCache sync.Map // uint64 bitmask -> string
-
 // sessionUpdate returns an UPDATE of only the columns in which next differs
-// from prev (and prune_at when its bucket moved), with its SET arguments;
-// "" when nothing differs. A refresh changes last_seen and expires and, with
-// rotation on, the generation columns: writing only those leaves the
-// indexed columns, and so the index pages, untouched.
+// from prev, with its SET arguments; "" when nothing differs. A refresh
+// changes last_seen and expires and, with rotation on, the generation
+// columns: writing only those leaves the indexed columns, and so the index
+// pages, untouched.
 func sessionUpdate(prev, next store.Session) (string, []any) {
-	a, b := sqlstore.SessionArgs(prev), sqlstore.SessionArgs(next)
-	var mask uint64
-	var args []any
-	for i := range b {
-		if a[i] != b[i] {
-			mask |= 1 << i
-			args = append(args, b[i])
-		}
-	}
-	if p := pruneAt(next.Expires); p != pruneAt(prev.Expires) {
-		mask |= 1 << len(b)
-		args = append(args, p)
-	}
+	mask, args := sqlstore.SessionChanges(prev, next)
 	if mask == 0 {
 		return "", nil
 	}
-	if q, ok := updateSQLCache.Load(mask); ok {
-		return q.(string), args
-	}
-	var set []string
-	for i, c := range sessionColumns {
-		if mask&(1<<i) != 0 {
-			set = append(set, c+" = ?")
-		}
-	}
-	if mask&(1<<len(b)) != 0 {
-		set = append(set, "prune_at = ?")
-	}
-	q := "UPDATE sessions SET " + strings.Join(set, ", ") + " WHERE realm = ? AND id = ?"
-	updateSQLCache.Store(mask, q)
-	return q, args
+	return sqlstore.SessionUpdateSQL(mask, false), args
 }
 
 // DeleteSession ends one session.
@@ -242,7 +194,7 @@ func (s *Store) DeleteExpired(ctx context.Context, now time.Time) (int, error) {
 		total = 0
 		rows, err := tx.query(ctx,
 			`DELETE FROM sessions WHERE prune_at != 0 AND prune_at <= ? AND expires != 0 AND expires < ?
-			 RETURNING realm, id, user_id`, (cut+pruneBucket-1)/pruneBucket*pruneBucket, cut)
+			 RETURNING realm, id, user_id`, sqlstore.PruneCut(cut), cut)
 		if err != nil {
 			return mapErr(err, "delete expired sessions")
 		}

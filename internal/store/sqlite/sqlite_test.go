@@ -13,6 +13,7 @@ import (
 
 	"github.com/gatehouse/gatehouse/internal/store"
 	"github.com/gatehouse/gatehouse/internal/store/conformance"
+	"github.com/gatehouse/gatehouse/internal/store/sqlstore"
 )
 
 func openTemp(t *testing.T) *Store {
@@ -250,18 +251,18 @@ func TestSessionUpdateWritesOnlyChangedColumns(t *testing.T) {
 	next.Expires = prev.Expires.Add(time.Second)
 	q, args := sessionUpdate(prev, next)
 	want := "UPDATE sessions SET last_seen = ?, expires = ? WHERE realm = ? AND id = ?"
-	if pruneAt(next.Expires) != pruneAt(prev.Expires) {
+	if sqlstore.PruneAt(next.Expires) != sqlstore.PruneAt(prev.Expires) {
 		t.Fatal("test data crosses a prune bucket")
 	}
 	if q != want || len(args) != 2 {
 		t.Fatalf("got %q %v, want %q", q, args, want)
 	}
 
-	next.Expires = prev.Expires.Add(pruneBucket * time.Millisecond)
+	next.Expires = prev.Expires.Add(sqlstore.PruneBucket * time.Millisecond)
 	next.RefreshID = "g2"
 	q, args = sessionUpdate(prev, next)
 	want = "UPDATE sessions SET last_seen = ?, expires = ?, refresh_id = ?, prune_at = ? WHERE realm = ? AND id = ?"
-	if q != want || len(args) != 4 || args[3] != pruneAt(next.Expires) {
+	if q != want || len(args) != 4 || args[3] != sqlstore.PruneAt(next.Expires) {
 		t.Fatalf("got %q %v, want %q", q, args, want)
 	}
 }
@@ -277,7 +278,7 @@ func TestDeleteExpiredUsesExactExpiry(t *testing.T) {
 		t.Fatal(err)
 	}
 	// A bucket boundary plus 5 minutes: both expiries share a bucket.
-	now := time.UnixMilli(1_700_000_000_000/pruneBucket*pruneBucket + 5*60*1000)
+	now := time.UnixMilli(1_700_000_000_000/sqlstore.PruneBucket*sqlstore.PruneBucket + 5*60*1000)
 	for id, exp := range map[string]time.Time{"gone": now.Add(-time.Millisecond), "kept": now.Add(time.Millisecond)} {
 		sess := store.Session{Realm: "r", ID: id, UserID: "u", ClientID: "app", Started: now.Add(-time.Hour),
 			LastSeen: now.Add(-time.Minute), Expires: exp}
@@ -285,7 +286,7 @@ func TestDeleteExpiredUsesExactExpiry(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if pruneAt(now.Add(-time.Millisecond)) != pruneAt(now.Add(time.Millisecond)) {
+	if sqlstore.PruneAt(now.Add(-time.Millisecond)) != sqlstore.PruneAt(now.Add(time.Millisecond)) {
 		t.Fatal("test data crosses a prune bucket")
 	}
 	n, err := s.DeleteExpired(ctx, now)
@@ -299,7 +300,7 @@ func TestDeleteExpiredUsesExactExpiry(t *testing.T) {
 		t.Fatalf("live session: %v", err)
 	}
 	var p int64
-	if err := s.r.QueryRowContext(ctx, "SELECT prune_at FROM sessions WHERE id = 'kept'").Scan(&p); err != nil || p != pruneAt(now.Add(time.Millisecond)) {
+	if err := s.r.QueryRowContext(ctx, "SELECT prune_at FROM sessions WHERE id = 'kept'").Scan(&p); err != nil || p != sqlstore.PruneAt(now.Add(time.Millisecond)) {
 		t.Fatalf("prune_at = %d, %v", p, err)
 	}
 }

@@ -4,6 +4,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
 
 	"github.com/gatehouse/gatehouse/internal/store"
 )
@@ -243,4 +247,79 @@ func ScanLoginFailure(sc Scanner) (store.LoginFailure, error) {
 // LoginFailureArgs lists f's values in LoginFailureColumns order.
 func LoginFailureArgs(f store.LoginFailure) []any {
 	return []any{f.Realm, f.UserID, f.NumFailures, Millis(f.LastFailure), f.LastIP, Millis(f.LockedUntil), f.LockedForever}
+}
+
+// PruneBucket is how coarsely a session's prune_at follows its expires, in
+// milliseconds.
+const PruneBucket = 10 * 60 * 1000
+
+// PruneAt is the prune_at of a session expiring at expires: expires rounded
+// up to the next bucket, 0 for a session that never expires. Indexing
+// prune_at rather than expires lets a refresh, which moves expires, leave
+// the index alone until the bucket changes; the prune query filters on the
+// exact expires after using the index.
+func PruneAt(expires time.Time) int64 {
+	return PruneCut(Millis(expires))
+}
+
+// PruneCut rounds a Unix-millisecond time up to a prune bucket.
+func PruneCut(ms int64) int64 {
+	if ms == 0 {
+		return 0
+	}
+	return (ms + PruneBucket - 1) / PruneBucket * PruneBucket
+}
+
+// SessionChanges compares two versions of a session column by column. mask
+// has bit i set for each column i of SessionColumns in which next differs
+// from prev, and bit len(SessionColumns) when prune_at must move; args are
+// next's values for those columns, in that order. A zero mask means there
+// is nothing to write.
+func SessionChanges(prev, next store.Session) (mask uint64, args []any) {
+	a, b := SessionArgs(prev), SessionArgs(next)
+	for i := range b {
+		if a[i] != b[i] {
+			mask |= 1 << i
+			args = append(args, b[i])
+		}
+	}
+	if p := PruneAt(next.Expires); p != PruneAt(prev.Expires) {
+		mask |= 1 << len(b)
+		args = append(args, p)
+	}
+	return mask, args
+}
+
+// sessionUpdates caches SessionUpdateSQL per dialect ('?' and '$n') and
+// mask; refreshes use a handful of masks.
+var sessionUpdates [2]sync.Map
+
+// SessionUpdateSQL is the UPDATE of the columns in mask (from
+// SessionChanges) followed by WHERE realm = ? AND id = ?, with parameters
+// spelled $1, $2, ... when dollar is set (PostgreSQL) and ? otherwise.
+func SessionUpdateSQL(mask uint64, dollar bool) string {
+	d := 0
+	if dollar {
+		d = 1
+	}
+	if q, ok := sessionUpdates[d].Load(mask); ok {
+		return q.(string)
+	}
+	ph := func(n int) string {
+		if dollar {
+			return "$" + strconv.Itoa(n)
+		}
+		return "?"
+	}
+	var set []string
+	n := 0
+	for i, c := range append(Columns(SessionColumns), "prune_at") {
+		if mask&(1<<i) != 0 {
+			n++
+			set = append(set, c+" = "+ph(n))
+		}
+	}
+	q := "UPDATE sessions SET " + strings.Join(set, ", ") + " WHERE realm = " + ph(n+1) + " AND id = " + ph(n+2)
+	sessionUpdates[d].Store(mask, q)
+	return q
 }

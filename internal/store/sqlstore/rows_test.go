@@ -275,3 +275,24 @@ func FuzzScanRealm(f *testing.F) {
 		}
 	})
 }
+
+func TestSessionUpdateSQLDialects(t *testing.T) {
+	base := time.UnixMilli(1_700_000_000_000).UTC()
+	prev := store.Session{Realm: "r", ID: "s", UserID: "u", LastSeen: base, Expires: base.Add(time.Hour), RefreshUses: 1}
+	next := prev
+	next.RefreshUses = 2
+	next.Expires = prev.Expires.Add(PruneBucket * time.Millisecond)
+	mask, args := SessionChanges(prev, next)
+	if len(args) != 3 || args[2] != PruneAt(next.Expires) {
+		t.Fatalf("args %v", args)
+	}
+	if got, want := SessionUpdateSQL(mask, true), "UPDATE sessions SET expires = $1, refresh_uses = $2, prune_at = $3 WHERE realm = $4 AND id = $5"; got != want {
+		t.Fatalf("dollar:\n got %q\nwant %q", got, want)
+	}
+	if got, want := SessionUpdateSQL(mask, false), "UPDATE sessions SET expires = ?, refresh_uses = ?, prune_at = ? WHERE realm = ? AND id = ?"; got != want {
+		t.Fatalf("question:\n got %q\nwant %q", got, want)
+	}
+	if mask, args := SessionChanges(prev, prev); mask != 0 || args != nil {
+		t.Fatalf("unchanged: %b %v", mask, args)
+	}
+}
