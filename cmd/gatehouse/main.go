@@ -124,7 +124,7 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	logLevel := fs.String("log-level", "info", "log `level`: debug, info, warn, error")
 	smtpURL := fs.String("smtp-url", "", "outgoing mail server `URL` for activation links: smtp://user:pass@host:port?from=ADDRESS (or smtps://)")
 	dev := fs.Bool("dev", false, "development mode: without --smtp-url, activation links are written to the log")
-	rate := fs.Float64("rate-limit", 0, "token-endpoint requests per second per client address (0: off)")
+	rate := fs.Float64("rate-limit", 0, "requests per second per client address to the endpoints that check credentials (token, Fusio login, portal sign-in, _oidc_refresh; 0: off)")
 	burst := fs.Int("rate-burst", 0, "token bucket size for --rate-limit (default: the rate)")
 	rateLoop := fs.Bool("rate-limit-loopback", false, "apply --rate-limit to loopback addresses too")
 	argonMem := fs.Uint("argon2-memory", uint(password.DefaultParams().Memory), "argon2id memory in `KiB` for new password hashes")
@@ -134,6 +134,7 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	setGCFloor()
 	if fs.NArg() > 0 {
 		return usageError{"unexpected argument " + fs.Arg(0)}
 	}

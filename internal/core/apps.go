@@ -336,7 +336,7 @@ func (s *Service) RevokeApp(ctx context.Context, realm, ownerUserID, appID strin
 		// change feed gets here; other nodes follow within the feed's
 		// latency.
 		s.mu.Lock()
-		delete(s.clients, key2(v.r.Name, a.ClientID))
+		s.clients.remove(key2(v.r.Name, a.ClientID))
 		s.mu.Unlock()
 		s.releaseSlot(ctx, v.r.Name, ownerUserID, a.ClientID)
 		return nil

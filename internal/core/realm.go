@@ -2,6 +2,7 @@ package core
 
 import (
 	"context"
+	"errors"
 	"strings"
 
 	"github.com/gatehouse/gatehouse/internal/store"
@@ -45,12 +46,32 @@ var (
 func (s *Service) realm(ctx context.Context, name string) (*realmView, error) {
 	s.mu.RLock()
 	v, ok := s.realms[name]
-	gen := s.changes
+	gen, realmGen := s.changes, s.realmGen
+	absent := false
+	if !ok {
+		if s.realmNames != nil && s.namesGen == realmGen {
+			_, known := s.realmNames[name]
+			absent = !known
+		} else {
+			_, absent = s.missing.get(name)
+		}
+	}
 	s.mu.RUnlock()
 	if ok {
 		return v, nil
 	}
+	if absent {
+		return nil, store.ErrNotFound
+	}
 	r, err := s.st.GetRealm(ctx, name)
+	if errors.Is(err, store.ErrNotFound) {
+		s.mu.Lock()
+		// Only a realm change can make the answer stale (see realmGen).
+		if s.realmGen == realmGen {
+			s.missing.put(name, struct{}{})
+		}
+		s.mu.Unlock()
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -105,6 +105,7 @@ func (s *Service) ImportRealm(ctx context.Context, p *realmjson.Parsed, replace 
 	if err := s.st.ImportRealm(ctx, b, replace); err != nil {
 		return err
 	}
+	s.realmWritten(b.Realm.Name)
 	alg := st.DefaultSignatureAlgorithm
 	if alg == "" {
 		alg = "RS256"

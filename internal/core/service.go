@@ -36,8 +36,21 @@ type Config struct {
 	Logger  *slog.Logger
 	// Now is the clock; tests set it. Defaults to time.Now.
 	Now func() time.Time
-	// TokenCacheSize bounds the cache of verified bearer tokens.
+	// TokenCacheSize bounds the cache of verified bearer tokens (default
+	// 100,000).
 	TokenCacheSize int
+	// UserCacheSize, ClientCacheSize and SessionCacheSize bound the caches
+	// of users, clients and sessions the bearer check and the grants read
+	// (defaults 100,000, 10,000 and 100,000). Past the bound the entry
+	// least recently used, roughly, makes room; it is read from the store
+	// again when next needed.
+	UserCacheSize    int
+	ClientCacheSize  int
+	SessionCacheSize int
+	// MissingRealmCacheSize bounds the names remembered as not being
+	// realms, for the moments the list of realm names is being reloaded
+	// (default 10,000).
+	MissingRealmCacheSize int
 	// HTTPGet fetches a client's jwks.url for private_key_jwt; nil
 	// disables fetching by URL.
 	HTTPGet func(ctx context.Context, url string) ([]byte, error)
@@ -55,15 +68,27 @@ type Service struct {
 	httpGet func(ctx context.Context, url string) ([]byte, error)
 
 	mu       sync.RWMutex
-	realms   map[string]*realmView    // by realm name
-	aliases  map[string]string        // alias → realm name
-	gwDomain []realmDomain            // gateway domains, for RealmForHost
-	clients  map[string]*store.Client // realm + "\x00" + clientId
-	users    map[string]*store.User   // realm + "\x00" + userId
-	sessions map[string]sessionLife   // realm + "\x00" + sid
-	revoked  map[string]time.Time     // realm + "\x00" + jti → expiry
+	realms   map[string]*realmView      // by realm name
+	aliases  map[string]string          // alias → realm name
+	gwDomain []realmDomain              // gateway domains, for RealmForHost
+	clients  *clockCache[*store.Client] // realm + "\x00" + clientId
+	users    *clockCache[*store.User]   // realm + "\x00" + userId
+	sessions *clockCache[sessionLife]   // realm + "\x00" + sid
+	revoked  map[string]time.Time       // realm + "\x00" + jti → expiry
 	tokens   *tokenCache
 	jwksURL  map[string]jwksCacheEntry // client jwks.url cache
+
+	// A name that is no realm costs no store read: realmNames lists every
+	// realm as of the realm change numbered namesGen, and is the answer
+	// while no realm change has been applied since (namesGen == realmGen).
+	// In between, until the list is read again, missing remembers the
+	// names the store said do not exist. Both are exact only up to the
+	// change feed's latency, like every other cache here; a realm imported
+	// through this node is known at once (see realmWritten).
+	realmGen   uint64 // realm changes applied
+	realmNames map[string]struct{}
+	namesGen   uint64
+	missing    *clockCache[struct{}]
 
 	// changes counts the changes onChange has applied. A cache miss
 	// notes it before reading the store and fills the cache only if it is
@@ -103,9 +128,10 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 		httpGet:  cfg.HTTPGet,
 		realms:   map[string]*realmView{},
 		aliases:  map[string]string{},
-		clients:  map[string]*store.Client{},
-		users:    map[string]*store.User{},
-		sessions: map[string]sessionLife{},
+		clients:  newClockCache[*store.Client](orDefault(cfg.ClientCacheSize, 10_000)),
+		users:    newClockCache[*store.User](orDefault(cfg.UserCacheSize, 100_000)),
+		sessions: newClockCache[sessionLife](orDefault(cfg.SessionCacheSize, 100_000)),
+		missing:  newClockCache[struct{}](orDefault(cfg.MissingRealmCacheSize, 10_000)),
 		revoked:  map[string]time.Time{},
 		jwksURL:  map[string]jwksCacheEntry{},
 	}
@@ -115,11 +141,7 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	if s.now == nil {
 		s.now = time.Now
 	}
-	size := cfg.TokenCacheSize
-	if size <= 0 {
-		size = 100_000
-	}
-	s.tokens = newTokenCache(size)
+	s.tokens = newTokenCache(orDefault(cfg.TokenCacheSize, 100_000))
 	s.cancelSub = s.st.Subscribe(s.onChange)
 	if err := s.reloadRevocations(ctx); err != nil {
 		return nil, err
@@ -128,6 +150,13 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+func orDefault(n, def int) int {
+	if n <= 0 {
+		return def
+	}
+	return n
 }
 
 // Close stops listening to the change feed.
@@ -159,10 +188,13 @@ func (s *Service) onChange(c store.Change) {
 	s.changes++
 	switch c.Kind {
 	case store.ChangeRealm:
+		s.realmGen++
 		if c.Realm == "" {
 			clear(s.realms)
+			s.missing.clear()
 		} else {
 			delete(s.realms, c.Realm)
+			s.missing.remove(c.Realm)
 		}
 		dropRealm(s.clients, c.Realm)
 		dropRealm(s.users, c.Realm)
@@ -195,28 +227,31 @@ func (s *Service) onChange(c store.Change) {
 	}
 }
 
+// realmWritten applies, at once, the change a realm write through this
+// node makes, instead of waiting for the change feed (which runs on its
+// own goroutine): a realm just imported must be found by the very next
+// request, even if its name was looked up, and found missing, before.
+func (s *Service) realmWritten(name string) {
+	s.onChange(store.Change{Kind: store.ChangeRealm, Realm: name, ID: name})
+}
+
 // dropEntry removes one cached entity, or all of a realm's when id is "",
 // or everything when realm is "" too.
-func dropEntry[V any](m map[string]V, realm, id string) {
+func dropEntry[V any](c *clockCache[V], realm, id string) {
 	if id == "" {
-		dropRealm(m, realm)
+		dropRealm(c, realm)
 		return
 	}
-	delete(m, key2(realm, id))
+	c.remove(key2(realm, id))
 }
 
 // dropRealm removes a realm's cached entities; realm "" removes all.
-func dropRealm[V any](m map[string]V, realm string) {
+func dropRealm[V any](c *clockCache[V], realm string) {
 	if realm == "" {
-		clear(m)
+		c.clear()
 		return
 	}
-	p := realm + "\x00"
-	for k := range m {
-		if strings.HasPrefix(k, p) {
-			delete(m, k)
-		}
-	}
+	c.removePrefix(realm + "\x00")
 }
 
 // reloadRevocations reads the whole revocation list again.
@@ -234,13 +269,18 @@ func (s *Service) reloadRevocations(ctx context.Context) error {
 }
 
 func (s *Service) loadAliases(ctx context.Context) error {
+	s.mu.RLock()
+	gen := s.realmGen
+	s.mu.RUnlock()
 	rs, err := s.st.ListRealms(ctx)
 	if err != nil {
 		return err
 	}
 	m := map[string]string{}
+	names := make(map[string]struct{}, len(rs))
 	var doms []realmDomain
 	for _, r := range rs {
+		names[r.Name] = struct{}{}
 		for _, a := range r.Settings.Aliases {
 			m[a] = r.Name
 		}
@@ -251,6 +291,12 @@ func (s *Service) loadAliases(ctx context.Context) error {
 	s.mu.Lock()
 	s.aliases = m
 	s.gwDomain = doms
+	// A list read while a realm change was applied may predate it: it
+	// stands only if none was, and the reload that change started (or
+	// a later one) installs its own.
+	if s.realmGen == gen {
+		s.realmNames, s.namesGen = names, gen
+	}
 	s.mu.Unlock()
 	return nil
 }
@@ -299,7 +345,7 @@ func (s *Service) Realm(ctx context.Context, name string) (store.Realm, error) {
 func (s *Service) client(ctx context.Context, realm, clientID string) (*store.Client, error) {
 	k := key2(realm, clientID)
 	s.mu.RLock()
-	c, ok := s.clients[k]
+	c, ok := s.clients.get(k)
 	gen := s.changes
 	s.mu.RUnlock()
 	if ok {
@@ -311,7 +357,7 @@ func (s *Service) client(ctx context.Context, realm, clientID string) (*store.Cl
 	}
 	s.mu.Lock()
 	if s.changes == gen {
-		s.clients[k] = &got
+		s.clients.put(k, &got)
 	}
 	s.mu.Unlock()
 	return &got, nil
@@ -320,7 +366,7 @@ func (s *Service) client(ctx context.Context, realm, clientID string) (*store.Cl
 func (s *Service) user(ctx context.Context, realm, id string) (*store.User, error) {
 	k := key2(realm, id)
 	s.mu.RLock()
-	u, ok := s.users[k]
+	u, ok := s.users.get(k)
 	gen := s.changes
 	s.mu.RUnlock()
 	if ok {
@@ -332,7 +378,7 @@ func (s *Service) user(ctx context.Context, realm, id string) (*store.User, erro
 	}
 	s.mu.Lock()
 	if s.changes == gen {
-		s.users[k] = &got
+		s.users.put(k, &got)
 	}
 	s.mu.Unlock()
 	return &got, nil
@@ -343,7 +389,7 @@ func (s *Service) user(ctx context.Context, realm, id string) (*store.User, erro
 func (s *Service) sessionAlive(ctx context.Context, realm, sid string) (bool, error) {
 	k := key2(realm, sid)
 	s.mu.RLock()
-	l, ok := s.sessions[k]
+	l, ok := s.sessions.get(k)
 	gen := s.changes
 	s.mu.RUnlock()
 	if !ok {
@@ -357,7 +403,7 @@ func (s *Service) sessionAlive(ctx context.Context, realm, sid string) (bool, er
 		}
 		s.mu.Lock()
 		if s.changes == gen {
-			s.sessions[k] = l
+			s.sessions.put(k, l)
 		}
 		s.mu.Unlock()
 	}

@@ -400,22 +400,21 @@ func (s *Service) Revoke(ctx context.Context, realm string, ca ClientAuth, token
 	return nil
 }
 
-// tokenCache holds verified bearer tokens. When full it drops about half
-// of its entries (map order is random), which keeps it O(1) per call
-// without the bookkeeping of an LRU.
+// tokenCache holds verified bearer tokens, keyed by the token, bounded by
+// the CLOCK policy (clockCache): the tokens in use stay, and a flood of
+// tokens checked once pushes out only its own kind.
 type tokenCache struct {
-	mu  sync.RWMutex
-	max int
-	m   map[string]*Principal
+	mu sync.RWMutex
+	c  *clockCache[*Principal]
 }
 
 func newTokenCache(max int) *tokenCache {
-	return &tokenCache{max: max, m: make(map[string]*Principal)}
+	return &tokenCache{c: newClockCache[*Principal](max)}
 }
 
 func (c *tokenCache) get(realm, token string) *Principal {
 	c.mu.RLock()
-	p := c.m[token]
+	p, _ := c.c.get(token)
 	c.mu.RUnlock()
 	if p != nil && p.Realm != realm {
 		return nil
@@ -425,27 +424,18 @@ func (c *tokenCache) get(realm, token string) *Principal {
 
 func (c *tokenCache) put(realm, token string, p *Principal) {
 	c.mu.Lock()
-	if len(c.m) >= c.max {
-		n := 0
-		for k := range c.m {
-			delete(c.m, k)
-			if n++; n >= c.max/2 {
-				break
-			}
-		}
-	}
-	c.m[token] = p
+	c.c.put(token, p)
 	c.mu.Unlock()
 }
 
 func (c *tokenCache) drop(realm, token string) {
 	c.mu.Lock()
-	delete(c.m, token)
+	c.c.remove(token)
 	c.mu.Unlock()
 }
 
 func (c *tokenCache) clear() {
 	c.mu.Lock()
-	c.m = make(map[string]*Principal)
+	c.c.clear()
 	c.mu.Unlock()
 }

@@ -29,6 +29,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -57,6 +58,17 @@ type Options struct {
 	Logger    *slog.Logger
 	// Now is the clock; defaults to time.Now.
 	Now func() time.Time
+	// Limiter, when set, is asked before every sign-in attempt; nil
+	// allows everything. The server passes the one its other credential
+	// endpoints use, so that an address has one budget.
+	Limiter Limiter
+}
+
+// Limiter decides whether a client address may make another request.
+type Limiter interface {
+	// Allow reports whether the request may go on, and if not, how many
+	// seconds to wait.
+	Allow(ip string) (ok bool, retryAfter int)
 }
 
 // Handler serves the portal pages.
@@ -152,7 +164,12 @@ func (h *Handler) Register(mux *http.ServeMux) {
 		})
 		mux.HandleFunc("GET "+p.prefix+"/{$}", func(w http.ResponseWriter, r *http.Request) { h.page(w, r, where) })
 		mux.HandleFunc("GET "+p.prefix+"/portal.css", h.stylesheet)
-		mux.HandleFunc("POST "+p.prefix+"/login", func(w http.ResponseWriter, r *http.Request) { h.login(w, r, where) })
+		mux.HandleFunc("POST "+p.prefix+"/login", func(w http.ResponseWriter, r *http.Request) {
+			if h.limited(w, r, where) {
+				return
+			}
+			h.login(w, r, where)
+		})
 		mux.HandleFunc("POST "+p.prefix+"/logout", func(w http.ResponseWriter, r *http.Request) { h.logout(w, r, where) })
 		mux.HandleFunc("POST "+p.prefix+"/sessions/end", func(w http.ResponseWriter, r *http.Request) { h.endSession(w, r, where) })
 	}
@@ -364,6 +381,23 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request, where func(*http
 	h.clearCookie(w, preCookie, base)
 	h.setHeaders(w)
 	http.Redirect(w, r, base, http.StatusSeeOther)
+}
+
+// limited refuses, with 429 and Retry-After, a sign-in from an address
+// whose budget is spent. It runs before anything else, the store included.
+func (h *Handler) limited(w http.ResponseWriter, r *http.Request, where func(*http.Request) (string, string)) bool {
+	if h.opts.Limiter == nil {
+		return false
+	}
+	ok, retry := h.opts.Limiter.Allow(clientIP(r))
+	if ok {
+		return false
+	}
+	_, base := where(r)
+	w.Header().Set("Retry-After", strconv.Itoa(retry))
+	h.render(w, http.StatusTooManyRequests, "refused", &view{Base: base,
+		Error: "Too many sign-in attempts from your address. Wait a moment and try again."})
+	return true
 }
 
 func (h *Handler) logout(w http.ResponseWriter, r *http.Request, where func(*http.Request) (string, string)) {

@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"errors"
+	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -128,4 +129,38 @@ func FuzzOpenCookie(f *testing.F) {
 			t.Fatalf("incomplete cookie accepted: %+v", cd)
 		}
 	})
+}
+
+// spent is a limiter whose budget is gone.
+type spent struct{}
+
+func (spent) Allow(string) (bool, int) { return false, 7 }
+
+// TestSignInRateLimited: a sign-in from an address over its budget gets the
+// portal's refusal page with 429 and Retry-After, before the form or the
+// store is looked at; the sign-in page itself is not limited.
+func TestSignInRateLimited(t *testing.T) {
+	h, err := New(nil, Options{DefaultRealm: "demo", Sealer: newSealer(t), Limiter: spent{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	h.Register(mux)
+	for _, p := range []string{"/portal/login", "/realms/other/portal/login"} {
+		rec := httptest.NewRecorder()
+		req := httptest.NewRequest("POST", p, strings.NewReader("username=a&password=b"))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		mux.ServeHTTP(rec, req)
+		if rec.Code != 429 || rec.Header().Get("Retry-After") != "7" ||
+			!strings.HasPrefix(rec.Header().Get("Content-Type"), "text/html") ||
+			!strings.Contains(rec.Body.String(), "Too many sign-in attempts") ||
+			rec.Header().Get("Content-Security-Policy") == "" {
+			t.Fatalf("%s: %d %v %s", p, rec.Code, rec.Header(), rec.Body)
+		}
+	}
+	rec := httptest.NewRecorder()
+	mux.ServeHTTP(rec, httptest.NewRequest("GET", "/portal/portal.css", nil))
+	if rec.Code != 200 {
+		t.Fatalf("stylesheet: %d", rec.Code)
+	}
 }

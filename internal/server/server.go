@@ -65,14 +65,20 @@ type Config struct {
 	// Passwords are the argon2id parameters for new hashes.
 	Passwords password.Params
 	// RateLimit is requests per second per client address (0: off) to the
-	// endpoints that check credentials: the OIDC token endpoints and
-	// Fusio's token endpoint, consumer login, registration and activation.
-	// RateBurst is the bucket size; RateLimitLoopback applies it to
-	// loopback addresses too.
+	// endpoints that check credentials: the OIDC token endpoints, Fusio's
+	// token endpoint, consumer login, registration and activation, the
+	// portal's sign-in form and Sync Gateway's _oidc_refresh. They share
+	// one bucket per address. RateBurst is the bucket size;
+	// RateLimitLoopback applies it to loopback addresses too.
 	RateLimit         float64
 	RateBurst         int
 	RateLimitLoopback bool
-	Logger            *slog.Logger
+	// BodyReadTimeout bounds how long a request to one of gatehouse's own
+	// endpoints may take to send its body (default 15 s). The gateway's
+	// proxied requests are exempt: their bodies stream under the
+	// gateway's own idle timeout.
+	BodyReadTimeout time.Duration
+	Logger          *slog.Logger
 	// Out receives the human-readable start-up text (the demo's curl
 	// commands); nil discards it.
 	Out io.Writer
@@ -290,17 +296,17 @@ func WarnUnknown(log *slog.Logger, file string, p *realmjson.Parsed) {
 
 func (s *Server) routes() {
 	// One limiter for every door that checks credentials, so that an
-	// address has one budget however it asks; nil interfaces when off.
-	var oidcLim oidc.Limiter
-	var fusioLim fusio.Limiter
+	// address has one budget however it asks. It stays a nil interface
+	// when off: each door takes nil as "no limit".
+	var lim limiter
 	if s.cfg.RateLimit > 0 {
-		lim := newRateLimiter(s.cfg.RateLimit, s.cfg.RateBurst, s.cfg.RateLimitLoopback)
-		oidcLim, fusioLim = lim, lim
+		lim = newRateLimiter(s.cfg.RateLimit, s.cfg.RateBurst, s.cfg.RateLimitLoopback)
 	}
-	oidc.New(s.Core, s.Keys, s.log, oidcLim).Register(s.mux)
+	oidc.New(s.Core, s.Keys, s.log, lim).Register(s.mux)
 	fusio.New(s.Core, fusio.Options{Realm: s.cfg.DefaultRealm, Logger: s.log, SMTPURL: s.cfg.SMTPURL, Dev: s.cfg.Dev,
-		Limiter: fusioLim}).Register(s.mux)
-	portal.MustNew(s.Core, portal.Options{DefaultRealm: s.cfg.DefaultRealm, PublicURL: s.cfg.PublicURL, Sealer: s.Keys, Logger: s.log}).Register(s.mux)
+		Limiter: lim}).Register(s.mux)
+	portal.MustNew(s.Core, portal.Options{DefaultRealm: s.cfg.DefaultRealm, PublicURL: s.cfg.PublicURL, Sealer: s.Keys, Logger: s.log,
+		Limiter: lim}).Register(s.mux)
 	// Everything that is not one of gatehouse's own paths goes to the
 	// gateway of the realm the Host names (or the default realm).
 	gw := gateway.New(gatewayAuth{s.Core}, gateway.Options{
@@ -314,7 +320,7 @@ func (s *Server) routes() {
 	})
 	// Sync Gateway's /{db}/_oidc_refresh cannot be a mux pattern beside
 	// /realms/{realm}; it is picked out in front of the gateway instead.
-	s.mux.Handle("/", syncgw.New(s.Core, s.log).Wrap(gw))
+	s.mux.Handle("/", syncgw.New(s.Core, s.log, lim).Wrap(streamingBody(gw)))
 	s.mux.HandleFunc("GET /health/live", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write([]byte(`{"status":"UP"}`))
@@ -340,10 +346,10 @@ func (a gatewayAuth) Authenticate(ctx context.Context, realm, bearer string) (*c
 	return a.Service.AuthenticateAllowID(ctx, realm, bearer)
 }
 
-// Handler is the whole HTTP surface, with request logging and panic
-// containment.
+// Handler is the whole HTTP surface, with request logging, panic
+// containment and the body read deadline.
 func (s *Server) Handler() http.Handler {
-	return s.logRequests(s.mux)
+	return s.logRequests(bodyDeadline(s.cfg.BodyReadTimeout, s.mux))
 }
 
 // logRequests logs method, path (never the query, which may carry a
@@ -413,6 +419,7 @@ func (s *Server) Serve(ln net.Listener) error {
 		Handler:           s.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    maxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 	}
 	s.wg.Add(1)

@@ -18,7 +18,9 @@ package syncgw
 import (
 	"encoding/json"
 	"log/slog"
+	"net"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/gatehouse/gatehouse/internal/core"
@@ -35,16 +37,26 @@ const RefreshPath = "_oidc_refresh"
 // is /{db}/_oidc_refresh with {db} naming an existing realm or alias, and
 // hands everything else (the gateway's API paths) on.
 type Handler struct {
-	core *core.Service
-	log  *slog.Logger
+	core    *core.Service
+	log     *slog.Logger
+	limiter Limiter
 }
 
-// New builds the handler.
-func New(c *core.Service, log *slog.Logger) *Handler {
+// Limiter decides whether a client address may make another request.
+type Limiter interface {
+	// Allow reports whether the request may go on, and if not, how many
+	// seconds to wait.
+	Allow(ip string) (ok bool, retryAfter int)
+}
+
+// New builds the handler. limiter, when not nil, is asked before every
+// refresh (a refresh token is a credential); the server passes the one its
+// other credential endpoints use, so that an address has one budget.
+func New(c *core.Service, log *slog.Logger, limiter Limiter) *Handler {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Handler{core: c, log: log}
+	return &Handler{core: c, log: log, limiter: limiter}
 }
 
 // Wrap returns a handler that serves GET /{db}/_oidc_refresh for realms and
@@ -90,6 +102,14 @@ type tokenResponse struct {
 
 func (h *Handler) refresh(w http.ResponseWriter, r *http.Request, realm string) {
 	w.Header().Set("Cache-Control", "no-store")
+	if h.limiter != nil {
+		if ok, retry := h.limiter.Allow(clientIP(r)); !ok {
+			w.Header().Set("Retry-After", strconv.Itoa(retry))
+			writeError(w, &core.Error{Code: core.TooManyRequests, Description: "Too many requests",
+				Status: http.StatusTooManyRequests, RetryAfter: retry})
+			return
+		}
+	}
 	res, e := h.core.RenewIDToken(r.Context(), realm, r.URL.Query().Get("refresh_token"))
 	if e != nil {
 		writeError(w, e)
@@ -118,6 +138,15 @@ func writeError(w http.ResponseWriter, e *core.Error) {
 		reason = "no such database"
 	}
 	writeJSON(w, status, errorBody{Error: http.StatusText(status), Reason: reason})
+}
+
+// clientIP is the address the connection came from; forwarding headers
+// are not trusted.
+func clientIP(r *http.Request) string {
+	if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
+		return host
+	}
+	return r.RemoteAddr
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

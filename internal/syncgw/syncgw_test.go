@@ -36,7 +36,7 @@ func importRealm(t testing.TB, svc *core.Service, name, alias string) {
 func newMux(svc *core.Service) *http.ServeMux {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /realms/{realm}", func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(299) })
-	mux.Handle("/", New(svc, nil).Wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(298) })))
+	mux.Handle("/", New(svc, nil, nil).Wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(298) })))
 	return mux
 }
 
@@ -172,4 +172,29 @@ func FuzzRefreshToken(f *testing.F) {
 			t.Fatalf("body %q", rec.Body)
 		}
 	})
+}
+
+// spent is a limiter whose budget is gone.
+type spent struct{}
+
+func (spent) Allow(string) (bool, int) { return false, 7 }
+
+// TestRefreshRateLimited: a refresh from an address over its budget is
+// refused in Sync Gateway's error shape with Retry-After, before the token
+// is looked at; other paths are not the limiter's business.
+func TestRefreshRateLimited(t *testing.T) {
+	svc := coretest.New(t, "")
+	importRealm(t, svc, "ws", "whitespace")
+	mux := http.NewServeMux()
+	mux.Handle("/", New(svc, nil, spent{}).Wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(298) })))
+	tok := login(t, svc, "ws", "renny")
+	rec := httptest.NewRecorder()
+	mux.ServeHTTP(rec, httptest.NewRequest("GET", "/ws/_oidc_refresh?refresh_token="+url.QueryEscape(tok.RefreshToken), nil))
+	if rec.Code != 429 || rec.Header().Get("Retry-After") != "7" ||
+		rec.Body.String() != `{"error":"Too Many Requests","reason":"Too many requests"}` {
+		t.Fatalf("%d %q %s", rec.Code, rec.Header().Get("Retry-After"), rec.Body)
+	}
+	if code, _ := get(t, mux, "/api/things"); code != 298 {
+		t.Fatalf("gateway path went to %d", code)
+	}
 }
