@@ -167,7 +167,7 @@ func TestIssue2Errors(t *testing.T) {
 	tok := ts.oidc(shopRealm, "token")
 
 	r := postForm(t, tok, form("grant_type", "authorization_code", "client_id", "shop-web", "code", "x"))
-	wantError(t, "authorization_code", r, 400, "unsupported_grant_type")
+	wantError(t, "authorization_code with a made-up code", r, 400, "invalid_grant")
 	r = postForm(t, tok, form("grant_type", "urn:ietf:params:oauth:grant-type:device_code", "client_id", "shop-web"))
 	wantError(t, "device_code", r, 400, "unsupported_grant_type")
 	r = postForm(t, tok, form("client_id", "shop-web", "username", "alice", "password", alicePassword))

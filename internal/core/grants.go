@@ -20,6 +20,11 @@ type TokenRequest struct {
 	Password     string
 	RefreshToken string
 	Scope        string
+	// Code, RedirectURI and CodeVerifier are the authorization_code
+	// grant's parameters (RFC 6749 §4.1.3, RFC 7636 §4.5).
+	Code         string
+	RedirectURI  string
+	CodeVerifier string
 	// Endpoint is the URL the request was sent to (an accepted audience of
 	// a client assertion).
 	Endpoint  string
@@ -35,6 +40,7 @@ const (
 	GrantPassword          = "password"
 	GrantClientCredentials = "client_credentials"
 	GrantRefreshToken      = "refresh_token"
+	GrantAuthorizationCode = "authorization_code"
 )
 
 var errInvalidCredentials = errf(401, InvalidGrant, "Invalid user credentials")
@@ -49,7 +55,7 @@ func (s *Service) Token(ctx context.Context, req TokenRequest) (*TokenResponse, 
 		return nil, errf(400, InvalidRequest, "Missing form parameter: grant_type")
 	}
 	switch req.GrantType {
-	case GrantPassword, GrantClientCredentials, GrantRefreshToken:
+	case GrantPassword, GrantClientCredentials, GrantRefreshToken, GrantAuthorizationCode:
 	default:
 		return nil, errf(400, UnsupportedGrantType, "Unsupported grant_type")
 	}
@@ -65,6 +71,8 @@ func (s *Service) Token(ctx context.Context, req TokenRequest) (*TokenResponse, 
 		resp, e = s.clientCredentialsGrant(ctx, v, c, req)
 	case GrantRefreshToken:
 		resp, e = s.refreshGrant(ctx, v, c, req)
+	case GrantAuthorizationCode:
+		resp, e = s.authorizationCodeGrant(ctx, v, c, req)
 	}
 	if e != nil {
 		return nil, e
@@ -175,21 +183,35 @@ func (s *Service) passwordGrant(ctx context.Context, v *realmView, c *store.Clie
 // forgets at once, on this node, the sessions a "terminate oldest" limit
 // ended.
 func (s *Service) startSession(ctx context.Context, v *realmView, c *store.Client, u *store.User, scope scopeSet, offline bool, ip, ua string) (*store.Session, *Error) {
+	return s.startSessionFrom(ctx, v, c, u, scope, offline, ip, ua, nil)
+}
+
+// startSessionFrom is startSession for a login that an earlier session
+// vouches for (browser single sign-on): the new session keeps the earlier
+// one's authentication time, which also bounds its max lifespan, and
+// names it as its parent. parent nil is a fresh login.
+func (s *Service) startSessionFrom(ctx context.Context, v *realmView, c *store.Client, u *store.User, scope scopeSet, offline bool, ip, ua string, parent *store.Session) (*store.Session, *Error) {
 	now := s.now().Truncate(time.Second)
+	started := now
+	parentID := ""
+	if parent != nil {
+		started, parentID = parent.Started, parent.ID
+	}
 	sess := &store.Session{
 		ID:        newID(),
 		Realm:     v.r.Name,
 		UserID:    u.ID,
 		ClientID:  c.ClientID,
 		Offline:   offline,
-		Started:   now,
+		Started:   started,
 		LastSeen:  now,
+		ParentID:  parentID,
 		Scope:     scope.refreshScope(),
 		RefreshID: newID(),
 		IP:        ip,
 		UserAgent: ua,
 	}
-	sess.Expires = v.sessionLifetimes(c, offline).expiry(now, now)
+	sess.Expires = v.sessionLifetimes(c, offline).expiry(started, now)
 	// Without a session limit there is nothing to decide, and reading the
 	// user's sessions would make every login cost as much as the user has
 	// sessions (a script that never logs out has thousands); expired ones

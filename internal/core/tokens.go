@@ -158,7 +158,7 @@ func (s *Service) mint(ctx context.Context, in mintInput) (*TokenResponse, error
 	}
 	ac.Aud = audience(c.ClientID, clientRoles, in.scope.has("roles"))
 	if in.scope.has("web-origins") && len(c.WebOrigins) > 0 {
-		ac.AllowedOrigins = c.WebOrigins
+		ac.AllowedOrigins = resolveWebOrigins(c)
 	}
 	if u.ServiceAccountClientID != "" {
 		ac.ClientID = c.ClientID

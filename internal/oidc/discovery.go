@@ -19,26 +19,30 @@ func (h *Handler) discovery(w http.ResponseWriter, r *http.Request) {
 	algs := []string{"RS256", "PS256", "ES256", "EdDSA"}
 	authMethods := []string{"client_secret_basic", "client_secret_post", "private_key_jwt", "client_secret_jwt"}
 	doc := map[string]any{
-		"issuer":                                        iss,
-		"authorization_endpoint":                        oc + "/auth",
-		"token_endpoint":                                oc + "/token",
-		"introspection_endpoint":                        oc + "/token/introspect",
-		"userinfo_endpoint":                             oc + "/userinfo",
-		"end_session_endpoint":                          oc + "/logout",
-		"revocation_endpoint":                           oc + "/revoke",
-		"jwks_uri":                                      oc + "/certs",
-		"grant_types_supported":                         []string{"password", "client_credentials", "refresh_token"},
-		"response_types_supported":                      []string{"none"},
-		"subject_types_supported":                       []string{"public"},
-		"id_token_signing_alg_values_supported":         algs,
-		"userinfo_signing_alg_values_supported":         []string{"none"},
-		"introspection_endpoint_auth_methods_supported": authMethods,
+		"issuer":                                                   iss,
+		"authorization_endpoint":                                   oc + "/auth",
+		"token_endpoint":                                           oc + "/token",
+		"introspection_endpoint":                                   oc + "/token/introspect",
+		"userinfo_endpoint":                                        oc + "/userinfo",
+		"end_session_endpoint":                                     oc + "/logout",
+		"revocation_endpoint":                                      oc + "/revoke",
+		"jwks_uri":                                                 oc + "/certs",
+		"grant_types_supported":                                    []string{"authorization_code", "password", "client_credentials", "refresh_token"},
+		"response_types_supported":                                 []string{"code"},
+		"response_modes_supported":                                 []string{"query", "fragment"},
+		"code_challenge_methods_supported":                         []string{"plain", "S256"},
+		"prompt_values_supported":                                  []string{"none", "login"},
+		"authorization_response_iss_parameter_supported":           true,
+		"subject_types_supported":                                  []string{"public"},
+		"id_token_signing_alg_values_supported":                    algs,
+		"userinfo_signing_alg_values_supported":                    []string{"none"},
+		"introspection_endpoint_auth_methods_supported":            authMethods,
 		"introspection_endpoint_auth_signing_alg_values_supported": append(algs, "HS256"),
 		"token_endpoint_auth_methods_supported":                    authMethods,
 		"token_endpoint_auth_signing_alg_values_supported":         append(algs, "HS256"),
 		"revocation_endpoint_auth_methods_supported":               authMethods,
 		"claims_supported": []string{"aud", "sub", "iss", "auth_time", "name", "given_name", "family_name",
-			"preferred_username", "email", "email_verified", "acr", "azp", "sid", "organization"},
+			"preferred_username", "email", "email_verified", "acr", "azp", "sid", "nonce", "organization"},
 		"claim_types_supported":                      []string{"normal"},
 		"claims_parameter_supported":                 false,
 		"scopes_supported":                           scopeNames(v.Settings.ClientScopes),
@@ -50,6 +54,8 @@ func (h *Handler) discovery(w http.ResponseWriter, r *http.Request) {
 		"tls_client_certificate_bound_access_tokens": false,
 	}
 	w.Header().Set("Cache-Control", "no-cache")
+	// Public metadata: any page may read it (keycloak-js, oidc-client-ts).
+	w.Header().Set("Access-Control-Allow-Origin", "*")
 	writeJSON(w, http.StatusOK, doc)
 }
 

@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 
 	"github.com/gatehouse/gatehouse/internal/core"
 	"github.com/gatehouse/gatehouse/internal/keys"
@@ -36,6 +37,13 @@ type Handler struct {
 	keys    *keys.Manager
 	log     *slog.Logger
 	limiter Limiter
+	// secure marks the browser cookies Secure: the public URL is https.
+	secure bool
+
+	// preflight caches, per realm, the origins some client allows, for
+	// CORS preflights (which name no client).
+	preMu     sync.Mutex
+	preflight map[string]realmOrigins
 }
 
 // New builds the handler; Register adds its routes to a mux.
@@ -43,7 +51,9 @@ func New(c *core.Service, k *keys.Manager, log *slog.Logger, limiter Limiter) *H
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Handler{core: c, keys: k, log: log, limiter: limiter}
+	return &Handler{core: c, keys: k, log: log, limiter: limiter,
+		secure:    strings.HasPrefix(strings.ToLower(c.BaseURL()), "https://"),
+		preflight: map[string]realmOrigins{}}
 }
 
 // Register adds the routes, under /realms/ and again under the legacy
@@ -53,6 +63,7 @@ func (h *Handler) Register(mux *http.ServeMux) {
 		p := prefix + "/realms/{realm}"
 		oc := p + "/protocol/openid-connect"
 		mux.HandleFunc("GET "+p+"/.well-known/openid-configuration", h.discovery)
+		mux.HandleFunc("OPTIONS "+p+"/.well-known/openid-configuration", h.publicPreflight)
 		mux.HandleFunc("GET "+p, h.realmInfo)
 		mux.HandleFunc("POST "+oc+"/token", h.limited(h.token))
 		mux.HandleFunc("POST "+oc+"/token/introspect", h.limited(h.introspect))
@@ -62,8 +73,13 @@ func (h *Handler) Register(mux *http.ServeMux) {
 		mux.HandleFunc("GET "+oc+"/userinfo", h.userinfo)
 		mux.HandleFunc("POST "+oc+"/userinfo", h.userinfo)
 		mux.HandleFunc("GET "+oc+"/certs", h.certs)
+		mux.HandleFunc("OPTIONS "+oc+"/certs", h.publicPreflight)
+		for _, ep := range []string{"token", "token/introspect", "revoke", "logout", "userinfo"} {
+			mux.HandleFunc("OPTIONS "+oc+"/"+ep, h.clientPreflight)
+		}
 		mux.HandleFunc("GET "+oc+"/auth", h.authorize)
 		mux.HandleFunc("POST "+oc+"/auth", h.authorize)
+		mux.HandleFunc("POST "+p+"/login-actions/authenticate", h.limited(h.loginAction))
 		mux.HandleFunc(oc+"/{rest...}", h.notFound)
 	}
 }
@@ -203,6 +219,7 @@ func (h *Handler) token(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	realm := h.realmName(r)
+	h.cors(w, r, realm, clientIDOf(ca))
 	resp, err := h.core.Token(r.Context(), core.TokenRequest{
 		Realm:        realm,
 		GrantType:    form.Get("grant_type"),
@@ -211,6 +228,9 @@ func (h *Handler) token(w http.ResponseWriter, r *http.Request) {
 		Password:     form.Get("password"),
 		RefreshToken: form.Get("refresh_token"),
 		Scope:        form.Get("scope"),
+		Code:         form.Get("code"),
+		RedirectURI:  form.Get("redirect_uri"),
+		CodeVerifier: form.Get("code_verifier"),
 		Endpoint:     h.endpoint(realm, "token"),
 		ClientIP:     ClientIP(r),
 		UserAgent:    r.UserAgent(),
@@ -236,6 +256,7 @@ func (h *Handler) introspect(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	realm := h.realmName(r)
+	h.cors(w, r, realm, clientIDOf(ca))
 	out, err := h.core.Introspect(r.Context(), realm, ca, form.Get("token"), h.endpoint(realm, "token/introspect"))
 	if err != nil {
 		writeError(w, err)
@@ -257,6 +278,7 @@ func (h *Handler) revoke(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	realm := h.realmName(r)
+	h.cors(w, r, realm, clientIDOf(ca))
 	if err := h.core.Revoke(r.Context(), realm, ca, form.Get("token"), h.endpoint(realm, "revoke")); err != nil {
 		writeError(w, err)
 		return
@@ -276,6 +298,7 @@ func (h *Handler) logout(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	realm := h.realmName(r)
+	h.cors(w, r, realm, clientIDOf(ca))
 	if err := h.core.Logout(r.Context(), realm, ca, form.Get("refresh_token"), h.endpoint(realm, "logout")); err != nil {
 		writeError(w, err)
 		return
@@ -283,11 +306,13 @@ func (h *Handler) logout(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
-// logoutPage answers a browser's front-channel logout: gatehouse keeps no
-// browser SSO cookie, so there is nothing to end; it follows a
-// post_logout_redirect_uri only when it is one of the client's redirect
-// URIs (see the core), and otherwise says it is done.
+// logoutPage answers a browser's front-channel logout: it ends the
+// browser's single sign-on (the next authorization request shows the login
+// page) and says it is done. The sessions the browser's logins started end
+// by the back-channel logout, revocation or the portal, as before: a GET
+// that anyone can make a browser send must not end them.
 func (h *Handler) logoutPage(w http.ResponseWriter, r *http.Request) {
+	h.clearCookie(w, ssoCookie, realmBase(r))
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
 	_, _ = w.Write([]byte("<!doctype html><title>Logged out</title><p>You are logged out.</p>\n"))
@@ -299,6 +324,11 @@ func (h *Handler) userinfo(w http.ResponseWriter, r *http.Request) {
 	if !ok && r.Method == http.MethodPost {
 		if form, e := parseForm(w, r); e == nil {
 			token = form.Get("access_token")
+		}
+	}
+	if token != "" && r.Header.Get("Origin") != "" {
+		if p, err := h.core.Authenticate(r.Context(), realm, token); err == nil {
+			h.cors(w, r, realm, p.ClientID)
 		}
 	}
 	if token == "" {
@@ -351,6 +381,7 @@ func (h *Handler) certs(w http.ResponseWriter, r *http.Request) {
 		writeError(w, &core.Error{Code: core.ServerError, Description: "internal error", Status: 500})
 		return
 	}
+	w.Header().Set("Access-Control-Allow-Origin", "*")
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-cache")
 	_, _ = w.Write(doc)
@@ -358,12 +389,6 @@ func (h *Handler) certs(w http.ResponseWriter, r *http.Request) {
 
 func realmError(err error) *core.Error {
 	return &core.Error{Code: "Realm does not exist", Description: "Realm does not exist", Status: 404}
-}
-
-func (h *Handler) authorize(w http.ResponseWriter, r *http.Request) {
-	// The authorization-code flow is not served yet; say so in OAuth terms
-	// rather than with a bare 404, so a misdirected client learns why.
-	writeError(w, &core.Error{Code: "unsupported_response_type", Description: "The authorization endpoint is not available: gatehouse serves the password, client_credentials and refresh_token grants", Status: 400})
 }
 
 func (h *Handler) notFound(w http.ResponseWriter, r *http.Request) {

@@ -117,6 +117,11 @@ var realmKeys = []string{
 	"authenticationFlows", "authenticatorConfig", "directGrantFlow",
 }
 
+// codeKeys are realm fields the core reads from Settings.Extra (the
+// lifetimes of an authorization code and of a login page): kept there
+// verbatim, so that an export gives them back, but not reported unknown.
+var codeKeys = []string{"accessCodeLifespan", "accessCodeLifespanLogin"}
+
 // Parse reads one realm-export document. Malformed input gives a *PathError
 // that names the JSON path of the fault and what is wrong with it.
 //
@@ -208,8 +213,10 @@ func (p *parser) realm(o *object, out *Parsed) error {
 	// are read for the session limits and kept verbatim for the same
 	// reason.
 	o.ignore(realmKeys...)
+	o.ignore(codeKeys...)
 	extraKeys := o.unknownKeys()
 	extraKeys = append(extraKeys, flowKeys...)
+	extraKeys = append(extraKeys, codeKeys...)
 	for _, k := range extraKeys {
 		raw, ok := o.m[k]
 		if !ok {

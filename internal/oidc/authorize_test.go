@@ -1,0 +1,189 @@
+package oidc
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/gatehouse/gatehouse/internal/core"
+	"github.com/gatehouse/gatehouse/internal/keys"
+	"github.com/gatehouse/gatehouse/internal/password"
+	"github.com/gatehouse/gatehouse/internal/realmjson"
+	"github.com/gatehouse/gatehouse/internal/store/sqlite"
+)
+
+const testRealm = `{
+  "realm": "fz", "enabled": true,
+  "clients": [
+    {"clientId": "app", "publicClient": true,
+     "redirectUris": ["https://app.example/cb", "https://spa.example/*"], "webOrigins": ["+"]}
+  ],
+  "users": [{"username": "u1", "enabled": true, "credentials": [{"type": "password", "value": "pw-1"}]}]
+}`
+
+// registered are testRealm's redirect URIs and patterns' prefixes.
+var registered = []string{"https://app.example/cb", "https://spa.example/"}
+
+// newTestMux serves the OIDC door of a core on a fresh SQLite file, as main
+// wires it.
+func newTestMux(t testing.TB, publicURL string) *http.ServeMux {
+	t.Helper()
+	st, err := sqlite.Open(filepath.Join(t.TempDir(), "gatehouse.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	master := make([]byte, 32)
+	_, _ = rand.Read(master)
+	km, err := keys.NewManager(st, master, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(km.Close)
+	svc, err := core.New(context.Background(), core.Config{
+		Store: st, Keys: km,
+		Passwords: password.NewHasher(password.Params{Memory: 64, Iterations: 1, Parallelism: 1}),
+		Secrets:   password.NewSecretHasher(password.DeriveKey(master, "client-secret-hash")),
+		BaseURL:   publicURL,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(svc.Close)
+	p, err := realmjson.Parse([]byte(testRealm))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := svc.ImportRealm(context.Background(), p, false); err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	New(svc, km, nil, nil).Register(mux)
+	return mux
+}
+
+func serve(mux http.Handler, req *http.Request) *httptest.ResponseRecorder {
+	w := httptest.NewRecorder()
+	mux.ServeHTTP(w, req)
+	return w
+}
+
+func TestParseAuthRequest(t *testing.T) {
+	q, _ := url.ParseQuery("client_id=a&redirect_uri=https%3A%2F%2Fx%2F&response_type=code&state=s&nonce=n&code_challenge=c&code_challenge_method=S256&prompt=login&max_age=3&login_hint=bob&extra=ignored")
+	req, err := parseAuthRequest(q, "r")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := core.AuthRequest{Realm: "r", ClientID: "a", RedirectURI: "https://x/", ResponseType: "code", State: "s", Nonce: "n",
+		CodeChallenge: "c", CodeChallengeMethod: "S256", Prompt: "login", MaxAge: "3", LoginHint: "bob"}
+	if req != want {
+		t.Errorf("parsed %+v", req)
+	}
+	if _, err := parseAuthRequest(url.Values{"state": {"a", "b"}}, "r"); err == nil {
+		t.Errorf("duplicate state accepted")
+	}
+	if _, err := parseAuthRequest(url.Values{"nonce": {strings.Repeat("n", maxAuthParam+1)}}, "r"); err == nil {
+		t.Errorf("oversized nonce accepted")
+	}
+}
+
+var cssRule = regexp.MustCompile(`(?s)<style>(.*?)</style>`)
+
+func TestLoginPage(t *testing.T) {
+	mux := newTestMux(t, "https://id.example")
+	u := "/auth/realms/fz/protocol/openid-connect/auth?" + url.Values{
+		"client_id": {"app"}, "response_type": {"code"}, "redirect_uri": {"https://app.example/cb"},
+		"login_hint": {`"><script>alert(1)</script>`},
+	}.Encode()
+	w := serve(mux, httptest.NewRequest(http.MethodGet, u, nil))
+	if w.Code != 200 {
+		t.Fatalf("login page: %d %s", w.Code, w.Body)
+	}
+	body := w.Body.String()
+	if strings.Contains(body, "<script>") || !strings.Contains(body, "&#34;&gt;&lt;script&gt;") {
+		t.Errorf("login_hint not escaped: %s", body)
+	}
+	// The one style block is what the policy's hash admits.
+	m := cssRule.FindStringSubmatch(body)
+	if m == nil {
+		t.Fatalf("no style block: %s", body)
+	}
+	sum := sha256.Sum256([]byte(m[1]))
+	csp := w.Header().Get("Content-Security-Policy")
+	if !strings.Contains(csp, "'sha256-"+base64.StdEncoding.EncodeToString(sum[:])+"'") || !strings.Contains(csp, "frame-ancestors 'none'") {
+		t.Errorf("CSP %q does not admit the page's style", csp)
+	}
+	if !strings.Contains(body, `action="/auth/realms/fz/login-actions/authenticate"`) {
+		t.Errorf("form action under the /auth prefix missing: %s", body)
+	}
+	var login *http.Cookie
+	for _, c := range w.Result().Cookies() {
+		if c.Name == loginCookie {
+			login = c
+		}
+	}
+	if login == nil || login.Path != "/auth/realms/fz/" || !login.HttpOnly || !login.Secure || login.SameSite != http.SameSiteLaxMode {
+		t.Errorf("login cookie %+v", login)
+	}
+}
+
+func TestPreflightUnknownRealm(t *testing.T) {
+	mux := newTestMux(t, "http://id.example")
+	req := httptest.NewRequest(http.MethodOptions, "/realms/nope/protocol/openid-connect/token", nil)
+	req.Header.Set("Origin", "https://spa.example")
+	if w := serve(mux, req); w.Header().Get("Access-Control-Allow-Origin") != "" {
+		t.Errorf("preflight for an unknown realm allowed")
+	}
+	req = httptest.NewRequest(http.MethodOptions, "/realms/fz/protocol/openid-connect/token", nil)
+	req.Header.Set("Origin", "https://spa.example")
+	if w := serve(mux, req); w.Header().Get("Access-Control-Allow-Origin") != "https://spa.example" {
+		t.Errorf("preflight from a redirect URI's origin refused: %v", w.Header())
+	}
+}
+
+// FuzzAuthorize sends arbitrary query strings to the authorization
+// endpoint. Whatever they hold, the answer is never a server error, and a
+// redirect only ever goes to one of the client's registered redirect URIs.
+func FuzzAuthorize(f *testing.F) {
+	for _, s := range []string{
+		"client_id=app&response_type=code&redirect_uri=https%3A%2F%2Fapp.example%2Fcb&state=x",
+		"client_id=app&response_type=code&redirect_uri=https%3A%2F%2Fspa.example%2Fa%2F..%2F..%2Fevil&prompt=none",
+		"client_id=app&response_type=token&redirect_uri=https%3A%2F%2Fspa.example%2Fx&response_mode=fragment",
+		"client_id=app&redirect_uri=https%3A%2F%2Fspa.example%2F%3Fa%3Db&code_challenge=abc&code_challenge_method=S512",
+		"client_id=app&response_type=code&redirect_uri=https://spa.example/x&prompt=none&max_age=-1",
+		"client_id=app&client_id=x&redirect_uri=%zz",
+		"client_id=nobody&redirect_uri=https%3A%2F%2Fevil.example%2F&response_type=code",
+		"client_id=app&response_type=code&redirect_uri=https%3A%2F%2Fspa.example%2F&request=eyJ&scope=openid+bogus",
+	} {
+		f.Add(s)
+	}
+	mux := newTestMux(f, "http://id.example")
+	f.Fuzz(func(t *testing.T, rawQuery string) {
+		req := httptest.NewRequest(http.MethodGet, "/realms/fz/protocol/openid-connect/auth", nil)
+		req.URL.RawQuery = rawQuery
+		w := serve(mux, req)
+		if w.Code >= 500 {
+			t.Fatalf("status %d for %q", w.Code, rawQuery)
+		}
+		if w.Code >= 300 && w.Code < 400 {
+			loc := w.Header().Get("Location")
+			ok := false
+			for _, r := range registered {
+				if strings.HasPrefix(loc, r) {
+					ok = true
+				}
+			}
+			if !ok {
+				t.Fatalf("redirect to %q for %q", loc, rawQuery)
+			}
+		}
+	})
+}
