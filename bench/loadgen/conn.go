@@ -236,14 +236,22 @@ func (p *hostPool) dial(ctx context.Context, deadline time.Time) (*pconn, error)
 func (p *hostPool) freeSlot() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if len(p.waiters) > 0 {
-		w := p.waiters[0]
-		p.waiters[0] = nil
-		p.waiters = p.waiters[1:]
+	if w := p.popWaiter(); w != nil {
 		w <- grant{} // buffered, never blocks
 		return
 	}
 	p.open--
+}
+
+// popWaiter removes and returns the oldest waiter, nil if none; p.mu is held.
+func (p *hostPool) popWaiter() chan grant {
+	if len(p.waiters) == 0 {
+		return nil
+	}
+	w := p.waiters[0]
+	p.waiters[0] = nil
+	p.waiters = p.waiters[1:]
+	return w
 }
 
 // release puts a connection whose last response was read completely back
@@ -258,10 +266,7 @@ func (pc *pconn) release() {
 	p := pc.pool
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if len(p.waiters) > 0 {
-		w := p.waiters[0]
-		p.waiters[0] = nil
-		p.waiters = p.waiters[1:]
+	if w := p.popWaiter(); w != nil {
 		w <- grant{pc}
 		return
 	}

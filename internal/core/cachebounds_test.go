@@ -2,10 +2,8 @@ package core_test
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -13,10 +11,7 @@ import (
 
 	"github.com/gatehouse/gatehouse/internal/core"
 	"github.com/gatehouse/gatehouse/internal/coretest"
-	"github.com/gatehouse/gatehouse/internal/keys"
-	"github.com/gatehouse/gatehouse/internal/password"
 	"github.com/gatehouse/gatehouse/internal/store"
-	"github.com/gatehouse/gatehouse/internal/store/sqlite"
 )
 
 // countingStore counts the realm reads that reach the store, and can hold
@@ -51,28 +46,13 @@ func (c *countingStore) GetRealm(ctx context.Context, name string) (store.Realm,
 // that counts realm reads.
 func newCountedService(t *testing.T, cfg core.Config) (*core.Service, *countingStore) {
 	t.Helper()
-	st, err := sqlite.Open(filepath.Join(t.TempDir(), "gatehouse.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	master := make([]byte, 32)
-	_, _ = rand.Read(master)
-	km, err := keys.NewManager(st, master, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(km.Close)
-	cs := &countingStore{Store: st}
-	cfg.Store, cfg.Keys = cs, km
-	cfg.Passwords = password.NewHasher(coretest.CheapPasswords())
-	cfg.Secrets = password.NewSecretHasher(password.DeriveKey(master, "client-secret-hash"))
-	cfg.BaseURL = "http://127.0.0.1:8080"
-	svc, err := core.New(context.Background(), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(svc.Close)
+	var cs *countingStore
+	svc := coretest.New(t, "",
+		coretest.WithStore(func(st store.Store) store.Store { cs = &countingStore{Store: st}; return cs }),
+		coretest.WithConfig(func(c *core.Config) {
+			c.UserCacheSize, c.ClientCacheSize = cfg.UserCacheSize, cfg.ClientCacheSize
+			c.SessionCacheSize, c.MissingRealmCacheSize = cfg.SessionCacheSize, cfg.MissingRealmCacheSize
+		}))
 	return svc, cs
 }
 

@@ -16,6 +16,7 @@ import (
 	"github.com/gatehouse/gatehouse/internal/keys"
 	"github.com/gatehouse/gatehouse/internal/password"
 	"github.com/gatehouse/gatehouse/internal/realmjson"
+	"github.com/gatehouse/gatehouse/internal/store"
 	"github.com/gatehouse/gatehouse/internal/store/sqlite"
 )
 
@@ -32,6 +33,20 @@ type Option func(*options)
 type options struct {
 	passwords password.Params
 	now       func() time.Time
+	config    func(*core.Config)
+	wrap      func(store.Store) store.Store
+}
+
+// WithConfig lets f adjust the configuration after New has filled it in
+// (cache bounds, BaseURL, ...).
+func WithConfig(f func(*core.Config)) Option {
+	return func(o *options) { o.config = f }
+}
+
+// WithStore puts wrap's result between the service and its SQLite store,
+// for tests that count or refuse store calls.
+func WithStore(wrap func(store.Store) store.Store) Option {
+	return func(o *options) { o.wrap = wrap }
 }
 
 // WithPasswords hashes user passwords with p instead of CheapPasswords()
@@ -50,6 +65,14 @@ func WithClock(now func() time.Time) Option {
 // The service, its keys and its store are closed when the test ends.
 func New(t testing.TB, realmJSON string, opts ...Option) *core.Service {
 	t.Helper()
+	svc, _ := NewWithKeys(t, realmJSON, opts...)
+	return svc
+}
+
+// NewWithKeys is New that also returns the service's key manager, which
+// the doors need beside the service.
+func NewWithKeys(t testing.TB, realmJSON string, opts ...Option) (*core.Service, *keys.Manager) {
+	t.Helper()
 	o := options{passwords: CheapPasswords()}
 	for _, opt := range opts {
 		opt(&o)
@@ -66,13 +89,21 @@ func New(t testing.TB, realmJSON string, opts ...Option) *core.Service {
 		t.Fatal(err)
 	}
 	t.Cleanup(km.Close)
-	svc, err := core.New(context.Background(), core.Config{
-		Store: st, Keys: km,
+	var s store.Store = st
+	if o.wrap != nil {
+		s = o.wrap(st)
+	}
+	cfg := core.Config{
+		Store: s, Keys: km,
 		Passwords: password.NewHasher(o.passwords),
 		Secrets:   password.NewSecretHasher(password.DeriveKey(master, "client-secret-hash")),
 		BaseURL:   "http://127.0.0.1:8080",
 		Now:       o.now,
-	})
+	}
+	if o.config != nil {
+		o.config(&cfg)
+	}
+	svc, err := core.New(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -80,7 +111,7 @@ func New(t testing.TB, realmJSON string, opts ...Option) *core.Service {
 	if realmJSON != "" {
 		Import(t, svc, realmJSON)
 	}
-	return svc
+	return svc, km
 }
 
 // Import imports realmJSON (a Keycloak realm export) into svc, failing the

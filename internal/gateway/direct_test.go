@@ -149,14 +149,16 @@ func TestDirectDoesNotReuseClosedOrUnreadConnections(t *testing.T) {
 	}
 }
 
-// An upstream that sends more than one answer for one request must not
-// have its extra bytes read as the answer to the next request.
-func TestDirectDropsConnectionWithLeftoverBytes(t *testing.T) {
+// rawUpstream serves each accepted connection with serve(c, n), n
+// counting connections from 1, and returns its base URL and a counter of
+// accepted connections.
+func rawUpstream(t *testing.T, serve func(c net.Conn, n int32)) (string, *atomic.Int32) {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
+	t.Cleanup(func() { ln.Close() })
 	var accepted atomic.Int32
 	go func() {
 		for {
@@ -165,25 +167,33 @@ func TestDirectDropsConnectionWithLeftoverBytes(t *testing.T) {
 				return
 			}
 			n := accepted.Add(1)
-			go func(c net.Conn, n int32) {
+			go func() {
 				defer c.Close()
-				br := bufio.NewReader(c)
-				for {
-					if _, err := http.ReadRequest(br); err != nil {
-						return
-					}
-					if n == 1 {
-						io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"+
-							"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nsmug!")
-					} else {
-						io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nclean")
-					}
-				}
-			}(c, n)
+				serve(c, n)
+			}()
 		}
 	}()
+	return "http://" + ln.Addr().String() + "/", &accepted
+}
+
+// An upstream that sends more than one answer for one request must not
+// have its extra bytes read as the answer to the next request.
+func TestDirectDropsConnectionWithLeftoverBytes(t *testing.T) {
+	url, _ := rawUpstream(t, func(c net.Conn, n int32) {
+		br := bufio.NewReader(c)
+		for {
+			if _, err := http.ReadRequest(br); err != nil {
+				return
+			}
+			if n == 1 {
+				io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"+
+					"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nsmug!")
+			} else {
+				io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nclean")
+			}
+		}
+	})
 	dt, _ := newTestDirect(t)
-	url := "http://" + ln.Addr().String() + "/"
 	if _, body := get(t, dt, "GET", url); body != "ok" {
 		t.Fatalf("first answer %q", body)
 	}
@@ -196,29 +206,12 @@ func TestDirectDropsConnectionWithLeftoverBytes(t *testing.T) {
 // upstream answers one request per connection, keep-alive framing and
 // all, and then hangs up.
 func TestDirectRetriesStaleIdleConnection(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	var accepted atomic.Int32
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			accepted.Add(1)
-			go func(c net.Conn) {
-				defer c.Close()
-				if _, err := http.ReadRequest(bufio.NewReader(c)); err == nil {
-					io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nfine")
-				}
-			}(c)
+	url, accepted := rawUpstream(t, func(c net.Conn, _ int32) {
+		if _, err := http.ReadRequest(bufio.NewReader(c)); err == nil {
+			io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nfine")
 		}
-	}()
+	})
 	dt, _ := newTestDirect(t)
-	url := "http://" + ln.Addr().String() + "/"
 	for i := 0; i < 5; i++ {
 		if _, body := get(t, dt, "GET", url); body != "fine" {
 			t.Fatalf("request %d: %q", i, body)

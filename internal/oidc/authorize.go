@@ -2,9 +2,7 @@ package oidc
 
 import (
 	"bytes"
-	"crypto/rand"
 	"crypto/sha256"
-	"crypto/subtle"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -15,6 +13,7 @@ import (
 	"time"
 
 	"github.com/gatehouse/gatehouse/internal/core"
+	"github.com/gatehouse/gatehouse/internal/formtoken"
 )
 
 // The authorization endpoint and its login page. The browser's state is
@@ -159,10 +158,10 @@ type loginRequest struct {
 func (h *Handler) loginPage(w http.ResponseWriter, r *http.Request, status int, a *core.Authorization, req core.AuthRequest, errMsg, username string, sealed *string) {
 	base := realmBase(r)
 	token := ""
-	if c, err := r.Cookie(loginCookie); err == nil && validToken(c.Value) {
+	if c, err := r.Cookie(loginCookie); err == nil && formtoken.Valid(c.Value) {
 		token = c.Value
 	} else {
-		token = randomToken()
+		token = formtoken.New()
 		http.SetCookie(w, h.cookie(loginCookie, token, base))
 	}
 	blob := ""
@@ -193,7 +192,7 @@ func (h *Handler) loginPage(w http.ResponseWriter, r *http.Request, status int, 
 
 // loginAction is the login form's POST.
 func (h *Handler) loginAction(w http.ResponseWriter, r *http.Request) {
-	if !sameOrigin(r) {
+	if !formtoken.SameOrigin(r) {
 		h.refuse(w)
 		return
 	}
@@ -205,13 +204,13 @@ func (h *Handler) loginAction(w http.ResponseWriter, r *http.Request) {
 	realm := h.realmName(r)
 	posted := r.PostFormValue("csrf")
 	c, err := r.Cookie(loginCookie)
-	if err != nil || !validToken(c.Value) || !equal(c.Value, posted) {
+	if err != nil || !formtoken.Valid(c.Value) || !formtoken.Equal(c.Value, posted) {
 		h.refuse(w)
 		return
 	}
 	blob := r.PostFormValue("request")
 	var lr loginRequest
-	if h.open(loginContext, blob, &lr) != nil || !equal(lr.CSRF, c.Value) || lr.Req.Realm != realm {
+	if h.open(loginContext, blob, &lr) != nil || !formtoken.Equal(lr.CSRF, c.Value) || lr.Req.Realm != realm {
 		h.refuse(w)
 		return
 	}
@@ -430,40 +429,6 @@ func (h *Handler) clearCookie(w http.ResponseWriter, name, path string) {
 	c := h.cookie(name, "", path)
 	c.MaxAge = -1
 	http.SetCookie(w, c)
-}
-
-// sameOrigin refuses a POST that a browser says came from elsewhere:
-// Sec-Fetch-Site other than same-origin (or none: typed by the user), or
-// an Origin header naming another host. Requests with neither rely on the
-// CSRF token alone.
-func sameOrigin(r *http.Request) bool {
-	if site := r.Header.Get("Sec-Fetch-Site"); site != "" {
-		return site == "same-origin" || site == "none"
-	}
-	o := r.Header.Get("Origin")
-	if o == "" {
-		return true
-	}
-	u, err := url.Parse(o)
-	return err == nil && u.Host != "" && strings.EqualFold(u.Host, r.Host)
-}
-
-func randomToken() string {
-	b := make([]byte, 32)
-	_, _ = rand.Read(b)
-	return base64.RawURLEncoding.EncodeToString(b)
-}
-
-func validToken(s string) bool {
-	if len(s) != 43 {
-		return false
-	}
-	_, err := base64.RawURLEncoding.DecodeString(s)
-	return err == nil
-}
-
-func equal(a, b string) bool {
-	return len(a) > 0 && subtle.ConstantTimeCompare([]byte(a), []byte(b)) == 1
 }
 
 // pageCSS styles both pages; the Content-Security-Policy admits it by its

@@ -1,23 +1,17 @@
 package oidc
 
 import (
-	"context"
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 
 	"github.com/gatehouse/gatehouse/internal/core"
-	"github.com/gatehouse/gatehouse/internal/keys"
-	"github.com/gatehouse/gatehouse/internal/password"
-	"github.com/gatehouse/gatehouse/internal/realmjson"
-	"github.com/gatehouse/gatehouse/internal/store/sqlite"
+	"github.com/gatehouse/gatehouse/internal/coretest"
 )
 
 const testRealm = `{
@@ -36,35 +30,7 @@ var registered = []string{"https://app.example/cb", "https://spa.example/"}
 // wires it.
 func newTestMux(t testing.TB, publicURL string) *http.ServeMux {
 	t.Helper()
-	st, err := sqlite.Open(filepath.Join(t.TempDir(), "gatehouse.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	master := make([]byte, 32)
-	_, _ = rand.Read(master)
-	km, err := keys.NewManager(st, master, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(km.Close)
-	svc, err := core.New(context.Background(), core.Config{
-		Store: st, Keys: km,
-		Passwords: password.NewHasher(password.Params{Memory: 64, Iterations: 1, Parallelism: 1}),
-		Secrets:   password.NewSecretHasher(password.DeriveKey(master, "client-secret-hash")),
-		BaseURL:   publicURL,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(svc.Close)
-	p, err := realmjson.Parse([]byte(testRealm))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := svc.ImportRealm(context.Background(), p, false); err != nil {
-		t.Fatal(err)
-	}
+	svc, km := coretest.NewWithKeys(t, testRealm, coretest.WithConfig(func(c *core.Config) { c.BaseURL = publicURL }))
 	mux := http.NewServeMux()
 	New(svc, km, nil, nil).Register(mux)
 	return mux

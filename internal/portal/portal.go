@@ -17,9 +17,7 @@ package portal
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
-	"crypto/subtle"
 	"embed"
 	"encoding/base64"
 	"encoding/json"
@@ -34,6 +32,7 @@ import (
 	"time"
 
 	"github.com/gatehouse/gatehouse/internal/core"
+	"github.com/gatehouse/gatehouse/internal/formtoken"
 	"github.com/gatehouse/gatehouse/internal/store"
 )
 
@@ -274,10 +273,10 @@ func (h *Handler) signinPage(w http.ResponseWriter, r *http.Request, status int,
 	// form must echo (double submit). A cross-site page can neither read
 	// the cookie nor set it.
 	token := ""
-	if c, err := r.Cookie(preCookie); err == nil && validToken(c.Value) {
+	if c, err := r.Cookie(preCookie); err == nil && formtoken.Valid(c.Value) {
 		token = c.Value
 	} else {
-		token = randomToken()
+		token = formtoken.New()
 		http.SetCookie(w, h.cookie(preCookie, token, base, 0))
 	}
 	h.render(w, status, "page", &view{
@@ -338,7 +337,7 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request, where func(*http
 		return
 	}
 	pre, err := r.Cookie(preCookie)
-	if err != nil || !validToken(pre.Value) || !equal(pre.Value, r.PostFormValue("csrf")) {
+	if err != nil || !formtoken.Valid(pre.Value) || !formtoken.Equal(pre.Value, r.PostFormValue("csrf")) {
 		h.refuse(w, base)
 		return
 	}
@@ -367,7 +366,7 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request, where func(*http
 		h.signinPage(w, r, clientStatus(e.Status), realm, display, base, e.Description, username)
 		return
 	}
-	cd := cookieData{Realm: realm, SessionID: resp.SessionState, UserID: u.ID, CSRF: randomToken()}
+	cd := cookieData{Realm: realm, SessionID: resp.SessionState, UserID: u.ID, CSRF: formtoken.New()}
 	if core.IsRenewable(u) {
 		cd.RefreshToken = resp.RefreshToken
 	}
@@ -444,7 +443,7 @@ func (h *Handler) authedPost(w http.ResponseWriter, r *http.Request, realm, base
 		return nil, nil, false
 	}
 	cd, _, u := h.current(r, realm)
-	if cd == nil || !equal(cd.CSRF, r.PostFormValue("csrf")) {
+	if cd == nil || !formtoken.Equal(cd.CSRF, r.PostFormValue("csrf")) {
 		h.refuse(w, base)
 		return nil, nil, false
 	}
@@ -459,7 +458,7 @@ func (h *Handler) authedPost(w http.ResponseWriter, r *http.Request, realm, base
 }
 
 func (h *Handler) parseForm(w http.ResponseWriter, r *http.Request, base string) bool {
-	if !sameOrigin(r) {
+	if !formtoken.SameOrigin(r) {
 		h.refuse(w, base)
 		return false
 	}
@@ -524,7 +523,7 @@ func (h *Handler) open(value string) (*cookieData, error) {
 	if err := json.Unmarshal(rest, &cd); err != nil {
 		return nil, err
 	}
-	if cd.SessionID == "" || cd.UserID == "" || !validToken(cd.CSRF) {
+	if cd.SessionID == "" || cd.UserID == "" || !formtoken.Valid(cd.CSRF) {
 		return nil, errors.New("portal: incomplete cookie")
 	}
 	return &cd, nil
@@ -541,22 +540,6 @@ func (h *Handler) clearCookie(w http.ResponseWriter, name, path string) {
 	http.SetCookie(w, h.cookie(name, "", path, -1))
 }
 
-// sameOrigin refuses a POST that a browser says came from elsewhere:
-// Sec-Fetch-Site other than same-origin (or none: typed by the user), or
-// an Origin header naming another host. Requests with neither (curl, old
-// browsers) rely on the CSRF token alone.
-func sameOrigin(r *http.Request) bool {
-	if site := r.Header.Get("Sec-Fetch-Site"); site != "" {
-		return site == "same-origin" || site == "none"
-	}
-	o := r.Header.Get("Origin")
-	if o == "" {
-		return true
-	}
-	u, err := url.Parse(o)
-	return err == nil && u.Host != "" && strings.EqualFold(u.Host, r.Host)
-}
-
 func clientIP(r *http.Request) string {
 	if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
 		return host
@@ -571,22 +554,4 @@ func clientStatus(s int) int {
 		return s
 	}
 	return http.StatusServiceUnavailable
-}
-
-func randomToken() string {
-	b := make([]byte, 32)
-	_, _ = rand.Read(b)
-	return base64.RawURLEncoding.EncodeToString(b)
-}
-
-func validToken(s string) bool {
-	if len(s) != 43 {
-		return false
-	}
-	_, err := base64.RawURLEncoding.DecodeString(s)
-	return err == nil
-}
-
-func equal(a, b string) bool {
-	return len(a) > 0 && subtle.ConstantTimeCompare([]byte(a), []byte(b)) == 1
 }

@@ -11,6 +11,8 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+
+	"github.com/gatehouse/gatehouse/internal/formtoken"
 )
 
 // gcmSealer is AES-256-GCM with a random key, the construction
@@ -54,7 +56,7 @@ func newHandler(t testing.TB) *Handler {
 
 func TestCookieSealOpen(t *testing.T) {
 	h := newHandler(t)
-	cd := cookieData{Realm: "demo", SessionID: "sid", UserID: "uid", CSRF: randomToken(), RefreshToken: "rt"}
+	cd := cookieData{Realm: "demo", SessionID: "sid", UserID: "uid", CSRF: formtoken.New(), RefreshToken: "rt"}
 	v, err := h.seal(cd)
 	if err != nil {
 		t.Fatal(err)
@@ -92,40 +94,17 @@ func TestCSPHashMatchesScript(t *testing.T) {
 	}
 }
 
-func TestSameOrigin(t *testing.T) {
-	for _, c := range []struct {
-		headers map[string]string
-		want    bool
-	}{
-		{nil, true},
-		{map[string]string{"Sec-Fetch-Site": "same-origin"}, true},
-		{map[string]string{"Sec-Fetch-Site": "cross-site"}, false},
-		{map[string]string{"Sec-Fetch-Site": "same-site"}, false},
-		{map[string]string{"Origin": "http://portal.example"}, true},
-		{map[string]string{"Origin": "http://evil.example"}, false},
-		{map[string]string{"Origin": "null"}, false},
-	} {
-		r := httptest.NewRequest("POST", "http://portal.example/portal/login", nil)
-		for k, v := range c.headers {
-			r.Header.Set(k, v)
-		}
-		if got := sameOrigin(r); got != c.want {
-			t.Errorf("%v: %v", c.headers, got)
-		}
-	}
-}
-
 // FuzzOpenCookie: a cookie is untrusted input; opening any value fails
 // cleanly or yields a complete cookie, and never panics.
 func FuzzOpenCookie(f *testing.F) {
 	h := newHandler(f)
-	good, _ := h.seal(cookieData{Realm: "demo", SessionID: "s", UserID: "u", CSRF: randomToken()})
+	good, _ := h.seal(cookieData{Realm: "demo", SessionID: "s", UserID: "u", CSRF: formtoken.New()})
 	for _, s := range []string{"", "x", good, good[:len(good)/2], "%%%", strings.Repeat("A", 4000)} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, v string) {
 		cd, err := h.open(v)
-		if err == nil && (cd.SessionID == "" || cd.UserID == "" || !validToken(cd.CSRF)) {
+		if err == nil && (cd.SessionID == "" || cd.UserID == "" || !formtoken.Valid(cd.CSRF)) {
 			t.Fatalf("incomplete cookie accepted: %+v", cd)
 		}
 	})
