@@ -20,16 +20,19 @@
 #   1. closed loop, the same connections: requests/s straight to the
 #      upstream and through the gateway (token check, scope from a role,
 #      organization membership, proxy), alternating for ROUNDS rounds;
-#      medians and their ratio. When nginx is installed, also through a
-#      plain nginx proxy_pass with upstream keep-alive (no token check at
-#      all): what any separate proxy hop costs on this machine;
+#      medians and their ratio. Also, as references, through bench/goproxy
+#      (the standard library's httputil.ReverseProxy, no token check) and,
+#      when nginx is installed, a plain nginx proxy_pass with upstream
+#      keep-alive: what a proxy hop alone costs on this machine, in Go and
+#      in C;
 #   2. open loop at half the gateway's throughput: p50 and p99 latency
 #      straight to the upstream and through the gateway (medians of
 #      ROUNDS), and the difference (what the gateway adds).
 #
 # Environment: DUR (measured duration, default 10s), WARMUP (2s), CONNS
 # (closed-loop connections, 16), ROUNDS (3), LAYOUTS ("shared pinned"),
-# GH_PORT (18080), UP_PORT (18081), NGINX_PORT (GH_PORT+2).
+# GH_PORT (18080), UP_PORT (18081), NGINX_PORT (GH_PORT+2), GOPROXY_PORT
+# (GH_PORT+3).
 # Everything shares the machine: look at the spread between rounds.
 set -euo pipefail
 
@@ -42,6 +45,8 @@ LAYOUTS=${LAYOUTS:-shared pinned}
 GH_PORT=${GH_PORT:-18080}
 UP_PORT=${UP_PORT:-18081}
 NGINX_PORT=${NGINX_PORT:-$((GH_PORT + 2))}
+GOPROXY_PORT=${GOPROXY_PORT:-$((GH_PORT + 3))}
+GP="http://127.0.0.1:$GOPROXY_PORT"
 GH="http://127.0.0.1:$GH_PORT"
 UP="http://127.0.0.1:$UP_PORT"
 
@@ -62,6 +67,7 @@ echo "building gatehouse, loadgen and the upstream ..." >&2
 go build -o "$work/gatehouse" ./cmd/gatehouse
 go build -o "$work/loadgen" ./bench/loadgen
 go build -o "$work/upstream-bin" ./bench/upstream
+go build -o "$work/goproxy" ./bench/goproxy
 
 sed "s#http://127.0.0.1:18081#$UP#" bench/realms/gateway.json >"$work/gateway.json"
 
@@ -100,13 +106,15 @@ start_all() {
 	taskset -c "$gwc" "$work/gatehouse" serve --addr "127.0.0.1:$GH_PORT" --data "$work/data" --no-demo \
 		--default-realm bench --import-realm "$work/gateway.json" --log-level warn >>"$work/gatehouse.log" 2>&1 &
 	pids+=($!)
+	taskset -c "$gwc" "$work/goproxy" -addr "127.0.0.1:$GOPROXY_PORT" -upstream "$UP" &
+	pids+=($!)
 	if [ -n "$NG" ]; then
 		write_nginx_conf "$(taskset -c "$gwc" nproc)"
 		taskset -c "$gwc" nginx -c "$work/nginx/nginx.conf" -p "$work/nginx" 2>/dev/null &
 		pids+=($!)
 	fi
 	for _ in $(seq 100); do
-		if curl -fsS "$GH/health/ready" >/dev/null 2>&1 && curl -fsS "$UP/" >/dev/null 2>&1; then
+		if curl -fsS "$GH/health/ready" >/dev/null 2>&1 && curl -fsS "$UP/" >/dev/null 2>&1 && curl -fsS "$GP/" >/dev/null 2>&1; then
 			break
 		fi
 		sleep 0.1
@@ -155,14 +163,16 @@ for layout in $LAYOUTS; do
 		;;
 	esac
 	echo "[$layout] 1. closed loop, -c $CONNS, $DUR each, $ROUNDS rounds" >&2
-	d=() g=() n=()
+	d=() g=() n=() q=()
 	for _ in $(seq "$ROUNDS"); do
 		d+=("$(load "$UP" -c "$CONNS" | jq .throughput_rps)")
 		g+=("$(load "$GH" -c "$CONNS" | jq .throughput_rps)")
 		if [ -n "$NG" ]; then n+=("$(load "$NG" -c "$CONNS" | jq .throughput_rps)"); fi
+		q+=("$(load "$GP" -c "$CONNS" | jq .throughput_rps)")
 	done
 	rps_direct=$(printf '%s\n' "${d[@]}" | median)
 	rps_gw=$(printf '%s\n' "${g[@]}" | median)
+	rps_gp=$(printf '%s\n' "${q[@]}" | median)
 	rps_ng=""
 	if [ -n "$NG" ]; then rps_ng=$(printf '%s\n' "${n[@]}" | median); fi
 	rate=$(awk -v r="$rps_gw" 'BEGIN { printf "%d", r / 2 }')
@@ -178,12 +188,13 @@ for layout in $LAYOUTS; do
 		mg+=("$(jq .p50_ms <<<"$o")")
 	done
 
-	awk -v l="$layout" -v rd="$rps_direct" -v rg="$rps_gw" -v rn="$rps_ng" -v rate="$rate" -v rounds="$ROUNDS" \
+	awk -v l="$layout" -v rd="$rps_direct" -v rg="$rps_gw" -v rn="$rps_ng" -v rq="$rps_gp" -v rate="$rate" -v rounds="$ROUNDS" \
 		-v dall="${d[*]}" -v gall="${g[*]}" -v pall="${pg[*]}" -v uall="${pd[*]}" \
 		-v pd="$(printf '%s\n' "${pd[@]}" | median)" -v pg="$(printf '%s\n' "${pg[@]}" | median)" \
 		-v md="$(printf '%s\n' "${md[@]}" | median)" -v mg="$(printf '%s\n' "${mg[@]}" | median)" 'BEGIN {
 		printf "[%s] throughput, median of %d: upstream %.0f req/s, gateway %.0f req/s, ratio %.0f%% (target >= 70%%)\n", l, rounds, rd, rg, 100 * rg / rd
 		printf "[%s]   rounds (req/s): upstream %s; gateway %s\n", l, dall, gall
+		printf "[%s]   reference: Go httputil.ReverseProxy (bench/goproxy), no token check: %.0f req/s = %.0f%% of upstream\n", l, rq, 100 * rq / rd
 		if (rn != "") printf "[%s]   reference: nginx proxy_pass, no token check: %.0f req/s = %.0f%% of upstream\n", l, rn, 100 * rn / rd
 		printf "[%s] at %d req/s, p50: upstream %.3f ms, gateway %.3f ms, added %.3f ms\n", l, rate, md, mg, mg - md
 		printf "[%s] at %d req/s, p99: upstream %.3f ms, gateway %.3f ms, added %.3f ms (target < 1 ms)\n", l, rate, pd, pg, pg - pd
