@@ -17,13 +17,13 @@ import (
 	"io"
 	"log/slog"
 	"mime"
-	"net"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/gatehouse/gatehouse/internal/clientaddr"
 	"github.com/gatehouse/gatehouse/internal/core"
 	"github.com/gatehouse/gatehouse/internal/store"
 )
@@ -56,12 +56,8 @@ type Options struct {
 	Limiter Limiter
 }
 
-// Limiter decides whether a client address may make another request.
-type Limiter interface {
-	// Allow reports whether the request may go on, and if not, how many
-	// seconds to wait.
-	Allow(ip string) (ok bool, retryAfter int)
-}
+// Limiter is the rate limit this door applies; nil allows everything.
+type Limiter = clientaddr.Limiter
 
 // Handler serves the Fusio paths.
 type Handler struct {
@@ -113,7 +109,7 @@ func (h *Handler) limited(next http.HandlerFunc, refuse func(http.ResponseWriter
 		return next
 	}
 	return func(w http.ResponseWriter, r *http.Request) {
-		if ok, retry := h.opt.Limiter.Allow(clientIP(r)); !ok {
+		if ok, retry := h.opt.Limiter.Allow(clientaddr.Of(r)); !ok {
 			refuse(w, &core.Error{Code: core.TooManyRequests, Description: "Too many requests",
 				Status: http.StatusTooManyRequests, RetryAfter: retry})
 			return
@@ -165,14 +161,6 @@ func (h *Handler) failCore(w http.ResponseWriter, err error) {
 }
 
 // ---- request parsing ----
-
-func clientIP(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
-}
 
 // errBadJSON is the one answer to a body that is not the JSON object a
 // consumer endpoint expects.
@@ -306,7 +294,7 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := r.Context()
-	u, ce := h.core.CheckPassword(ctx, h.opt.Realm, username, pw, clientIP(r))
+	u, ce := h.core.CheckPassword(ctx, h.opt.Realm, username, pw, clientaddr.Of(r))
 	if ce != nil {
 		// Unknown user, wrong password and a locked account give one
 		// answer (the core spends the same time on each).
@@ -322,7 +310,7 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	resp, ce := h.core.Login(ctx, core.LoginRequest{Realm: h.opt.Realm, ClientID: core.PortalClientID, UserID: u.ID,
-		IP: clientIP(r), UserAgent: r.UserAgent()})
+		IP: clientaddr.Of(r), UserAgent: r.UserAgent()})
 	if ce != nil {
 		h.failCore(w, ce)
 		return
@@ -356,7 +344,7 @@ func (h *Handler) refreshLogin(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	resp, err := h.core.Token(ctx, core.TokenRequest{Realm: h.opt.Realm, GrantType: core.GrantRefreshToken,
 		Client: core.ClientAuth{ClientID: core.PortalClientID}, RefreshToken: in.RefreshToken,
-		ClientIP: clientIP(r), UserAgent: r.UserAgent()})
+		ClientIP: clientaddr.Of(r), UserAgent: r.UserAgent()})
 	if err != nil {
 		var ce *core.Error
 		if errors.As(err, &ce) && ce.Status < 500 {
@@ -712,7 +700,7 @@ func (h *Handler) token(w http.ResponseWriter, r *http.Request) {
 	}
 	resp, err := h.core.AppToken(r.Context(), core.AppTokenRequest{
 		Realm: h.opt.Realm, GrantType: f.Get("grant_type"), BasicID: id, BasicSecret: secret,
-		RefreshToken: f.Get("refresh_token"), Scope: f.Get("scope"), IP: clientIP(r), UserAgent: r.UserAgent(),
+		RefreshToken: f.Get("refresh_token"), Scope: f.Get("scope"), IP: clientaddr.Of(r), UserAgent: r.UserAgent(),
 	})
 	if err != nil {
 		h.oauthFail(w, err)

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gatehouse/gatehouse/internal/clientaddr"
 	"github.com/gatehouse/gatehouse/internal/core"
 	"github.com/gatehouse/gatehouse/internal/formtoken"
 )
@@ -124,7 +125,7 @@ func (h *Handler) authorize(w http.ResponseWriter, r *http.Request) {
 	}
 	if !a.PromptLogin {
 		if sso := h.openSSO(r, a.Realm); sso != nil {
-			g, e := h.core.LoginWithSession(r.Context(), a, sso.SessionID, sso.UserID, ClientIP(r), r.UserAgent())
+			g, e := h.core.LoginWithSession(r.Context(), a, sso.SessionID, sso.UserID, clientaddr.Of(r), r.UserAgent())
 			switch {
 			case e == nil:
 				h.codeRedirect(w, r, a, g)
@@ -224,7 +225,7 @@ func (h *Handler) loginAction(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	username := r.PostFormValue("username")
-	g, e := h.core.LoginWithPassword(r.Context(), a, username, r.PostFormValue("password"), ClientIP(r), r.UserAgent())
+	g, e := h.core.LoginWithPassword(r.Context(), a, username, r.PostFormValue("password"), clientaddr.Of(r), r.UserAgent())
 	if e != nil {
 		switch {
 		case e.Code == core.InvalidScope:

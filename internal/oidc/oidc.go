@@ -9,12 +9,12 @@ import (
 	"errors"
 	"log/slog"
 	"mime"
-	"net"
 	"net/http"
 	"net/url"
 	"strings"
 	"sync"
 
+	"github.com/gatehouse/gatehouse/internal/clientaddr"
 	"github.com/gatehouse/gatehouse/internal/core"
 	"github.com/gatehouse/gatehouse/internal/keys"
 )
@@ -23,13 +23,8 @@ import (
 // client assertion or refresh token is a few kilobytes at most.
 const maxFormBytes = 64 << 10
 
-// Limiter decides whether a client address may make another token
-// request; nil allows everything.
-type Limiter interface {
-	// Allow reports whether the request may go on, and if not, how many
-	// seconds to wait.
-	Allow(ip string) (ok bool, retryAfter int)
-}
+// Limiter is the rate limit this door applies; nil allows everything.
+type Limiter = clientaddr.Limiter
 
 // Handler serves the OIDC endpoints of every realm.
 type Handler struct {
@@ -100,23 +95,13 @@ func (h *Handler) limited(next http.HandlerFunc) http.HandlerFunc {
 		return next
 	}
 	return func(w http.ResponseWriter, r *http.Request) {
-		if ok, retry := h.limiter.Allow(ClientIP(r)); !ok {
+		if ok, retry := h.limiter.Allow(clientaddr.Of(r)); !ok {
 			w.Header().Set("Retry-After", itoa(retry))
 			writeError(w, &core.Error{Code: core.TooManyRequests, Description: "Too many requests", Status: http.StatusTooManyRequests})
 			return
 		}
 		next(w, r)
 	}
-}
-
-// ClientIP is the address the connection came from. Forwarding headers are
-// not read: gatehouse does not trust a header it cannot verify.
-func ClientIP(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
 }
 
 // parseForm reads an application/x-www-form-urlencoded body, strictly:
@@ -232,7 +217,7 @@ func (h *Handler) token(w http.ResponseWriter, r *http.Request) {
 		RedirectURI:  form.Get("redirect_uri"),
 		CodeVerifier: form.Get("code_verifier"),
 		Endpoint:     h.endpoint(realm, "token"),
-		ClientIP:     ClientIP(r),
+		ClientIP:     clientaddr.Of(r),
 		UserAgent:    r.UserAgent(),
 	})
 	if err != nil {

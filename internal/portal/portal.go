@@ -24,13 +24,13 @@ import (
 	"errors"
 	"html/template"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/gatehouse/gatehouse/internal/clientaddr"
 	"github.com/gatehouse/gatehouse/internal/core"
 	"github.com/gatehouse/gatehouse/internal/formtoken"
 	"github.com/gatehouse/gatehouse/internal/store"
@@ -63,12 +63,8 @@ type Options struct {
 	Limiter Limiter
 }
 
-// Limiter decides whether a client address may make another request.
-type Limiter interface {
-	// Allow reports whether the request may go on, and if not, how many
-	// seconds to wait.
-	Allow(ip string) (ok bool, retryAfter int)
-}
+// Limiter is the rate limit this door applies; nil allows everything.
+type Limiter = clientaddr.Limiter
 
 // Handler serves the portal pages.
 type Handler struct {
@@ -343,7 +339,7 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request, where func(*http
 	}
 	ctx := r.Context()
 	username := r.PostFormValue("username")
-	ip := clientIP(r)
+	ip := clientaddr.Of(r)
 	u, e := h.core.CheckPassword(ctx, realm, username, r.PostFormValue("password"), ip)
 	if e != nil {
 		msg, status := "Invalid username or password.", http.StatusUnauthorized
@@ -388,7 +384,7 @@ func (h *Handler) limited(w http.ResponseWriter, r *http.Request, where func(*ht
 	if h.opts.Limiter == nil {
 		return false
 	}
-	ok, retry := h.opts.Limiter.Allow(clientIP(r))
+	ok, retry := h.opts.Limiter.Allow(clientaddr.Of(r))
 	if ok {
 		return false
 	}
@@ -538,13 +534,6 @@ func (h *Handler) cookie(name, value, path string, maxAge int) *http.Cookie {
 
 func (h *Handler) clearCookie(w http.ResponseWriter, name, path string) {
 	http.SetCookie(w, h.cookie(name, "", path, -1))
-}
-
-func clientIP(r *http.Request) string {
-	if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
-		return host
-	}
-	return r.RemoteAddr
 }
 
 // clientStatus keeps a core decision's 4xx and turns anything else into

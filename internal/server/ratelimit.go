@@ -7,12 +7,6 @@ import (
 	"time"
 )
 
-// limiter is the interface every front door declares for its rate limit
-// (each its own, of this one method); one value serves them all.
-type limiter interface {
-	Allow(ip string) (ok bool, retryAfter int)
-}
-
 // rateLimiter is a token bucket per client address for the token
 // endpoints: rate tokens per second, up to burst. Idle buckets are
 // forgotten so that the map stays small.

@@ -18,6 +18,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/gatehouse/gatehouse/internal/clientaddr"
 	"github.com/gatehouse/gatehouse/internal/core"
 	"github.com/gatehouse/gatehouse/internal/fusio"
 	"github.com/gatehouse/gatehouse/internal/gateway"
@@ -298,7 +299,7 @@ func (s *Server) routes() {
 	// One limiter for every door that checks credentials, so that an
 	// address has one budget however it asks. It stays a nil interface
 	// when off: each door takes nil as "no limit".
-	var lim limiter
+	var lim clientaddr.Limiter
 	if s.cfg.RateLimit > 0 {
 		lim = newRateLimiter(s.cfg.RateLimit, s.cfg.RateBurst, s.cfg.RateLimitLoopback)
 	}

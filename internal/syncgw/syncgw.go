@@ -18,11 +18,11 @@ package syncgw
 import (
 	"encoding/json"
 	"log/slog"
-	"net"
 	"net/http"
 	"strconv"
 	"strings"
 
+	"github.com/gatehouse/gatehouse/internal/clientaddr"
 	"github.com/gatehouse/gatehouse/internal/core"
 )
 
@@ -42,12 +42,8 @@ type Handler struct {
 	limiter Limiter
 }
 
-// Limiter decides whether a client address may make another request.
-type Limiter interface {
-	// Allow reports whether the request may go on, and if not, how many
-	// seconds to wait.
-	Allow(ip string) (ok bool, retryAfter int)
-}
+// Limiter is the rate limit this door applies; nil allows everything.
+type Limiter = clientaddr.Limiter
 
 // New builds the handler. limiter, when not nil, is asked before every
 // refresh (a refresh token is a credential); the server passes the one its
@@ -103,7 +99,7 @@ type tokenResponse struct {
 func (h *Handler) refresh(w http.ResponseWriter, r *http.Request, realm string) {
 	w.Header().Set("Cache-Control", "no-store")
 	if h.limiter != nil {
-		if ok, retry := h.limiter.Allow(clientIP(r)); !ok {
+		if ok, retry := h.limiter.Allow(clientaddr.Of(r)); !ok {
 			w.Header().Set("Retry-After", strconv.Itoa(retry))
 			writeError(w, &core.Error{Code: core.TooManyRequests, Description: "Too many requests",
 				Status: http.StatusTooManyRequests, RetryAfter: retry})
@@ -138,15 +134,6 @@ func writeError(w http.ResponseWriter, e *core.Error) {
 		reason = "no such database"
 	}
 	writeJSON(w, status, errorBody{Error: http.StatusText(status), Reason: reason})
-}
-
-// clientIP is the address the connection came from; forwarding headers
-// are not trusted.
-func clientIP(r *http.Request) string {
-	if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
-		return host
-	}
-	return r.RemoteAddr
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
