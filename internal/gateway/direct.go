@@ -78,16 +78,33 @@ func (t *directTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 		}
 		pc.c.Close()
 		// An idle connection the upstream had already closed fails before
-		// any answer arrives; a request without a body can be sent again
-		// on a new one, as net/http's Transport does.
-		if !reused || !errors.Is(err, errNoAnswer) || r.Context().Err() != nil {
+		// any answer arrives. A request that never left can go again on a
+		// new connection; one that was sent only if sending it twice is
+		// harmless (RFC 9110 §9.2.2), as net/http's Transport decides.
+		retry := errors.Is(err, errNotSent) || errors.Is(err, errNoAnswer) && replayable(r)
+		if !reused || !retry || r.Context().Err() != nil {
 			return nil, err
 		}
 	}
 }
 
-// errNoAnswer marks a failure before the first byte of an answer.
-var errNoAnswer = errors.New("upstream closed the connection before answering")
+// errNotSent marks a request that could not be written; errNoAnswer one
+// that was written but got not a byte of answer.
+var (
+	errNotSent  = errors.New("upstream connection closed before the request was sent")
+	errNoAnswer = errors.New("upstream closed the connection before answering")
+)
+
+// replayable reports whether r may be sent again after it may have
+// reached the upstream: an idempotent method, or a client that said the
+// request is safe to repeat.
+func replayable(r *http.Request) bool {
+	switch r.Method {
+	case "GET", "HEAD", "OPTIONS", "TRACE":
+		return true
+	}
+	return r.Header.Get("Idempotency-Key") != "" || r.Header.Get("X-Idempotency-Key") != ""
+}
 
 func (t *directTransport) roundTrip(pc *directConn, r *http.Request) (*http.Response, error) {
 	// The gateway ends a request by cancelling its context (upstream
@@ -95,11 +112,11 @@ func (t *directTransport) roundTrip(pc *directConn, r *http.Request) (*http.Resp
 	stop := context.AfterFunc(r.Context(), func() { _ = pc.c.SetDeadline(time.Unix(1, 0)) })
 	if err := r.Write(pc.bw); err != nil {
 		stop()
-		return nil, ctxErr(r, errors.Join(errNoAnswer, err))
+		return nil, ctxErr(r, errors.Join(errNotSent, err))
 	}
 	if err := pc.bw.Flush(); err != nil {
 		stop()
-		return nil, ctxErr(r, errors.Join(errNoAnswer, err))
+		return nil, ctxErr(r, errors.Join(errNotSent, err))
 	}
 	if _, err := pc.br.Peek(1); err != nil {
 		stop()

@@ -258,3 +258,42 @@ func TestDirectInterimAnswersAndCancel(t *testing.T) {
 		t.Fatal("a cancelled round trip did not return")
 	}
 }
+
+// A body-less POST that was sent on a connection the upstream then closed
+// may have been acted on: it is reported, not sent a second time. An
+// Idempotency-Key makes it safe to repeat.
+func TestDirectDoesNotResendNonIdempotent(t *testing.T) {
+	url, accepted := rawUpstream(t, func(c net.Conn, _ int32) {
+		if _, err := http.ReadRequest(bufio.NewReader(c)); err == nil {
+			io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nfine")
+		}
+	})
+	dt, _ := newTestDirect(t)
+	post := func(key string) (*http.Response, error) {
+		req, _ := http.NewRequest("POST", url, nil)
+		if key != "" {
+			req.Header.Set("Idempotency-Key", key)
+		}
+		res, err := dt.RoundTrip(req)
+		if err == nil {
+			io.Copy(io.Discard, res.Body)
+			res.Body.Close()
+		}
+		return res, err
+	}
+	if _, err := post(""); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := post(""); err == nil {
+		t.Fatal("a POST on a closed connection was sent again")
+	}
+	if n := accepted.Load(); n != 1 {
+		t.Fatalf("%d connections, want 1: the POST went out twice", n)
+	}
+	if _, err := post(""); err != nil { // a new connection
+		t.Fatal(err)
+	}
+	if _, err := post("k1"); err != nil {
+		t.Fatalf("POST with Idempotency-Key on a closed connection: %v", err)
+	}
+}
