@@ -107,6 +107,7 @@ func replayable(r *http.Request) bool {
 }
 
 func (t *directTransport) roundTrip(pc *directConn, r *http.Request) (*http.Response, error) {
+	_ = pc.c.SetDeadline(time.Time{}) // the fast path may have left one
 	// The gateway ends a request by cancelling its context (upstream
 	// timeout, client gone); a deadline in the past unblocks the read.
 	stop := context.AfterFunc(r.Context(), func() { _ = pc.c.SetDeadline(time.Unix(1, 0)) })
@@ -195,8 +196,15 @@ func (b *directBody) finish(atEOF bool) {
 	b.pc.c.Close()
 }
 
-// get returns an idle connection to addr, or a new one.
+// get returns an idle connection to addr, or a new one. A pooled
+// connection may carry a deadline from its last use: its user sets its
+// own.
 func (t *directTransport) get(ctx context.Context, addr string) (*directConn, bool, error) {
+	return t.getBy(ctx, addr, time.Time{})
+}
+
+// getBy is get with a deadline for dialing (none if zero).
+func (t *directTransport) getBy(ctx context.Context, addr string, deadline time.Time) (*directConn, bool, error) {
 	now := time.Now()
 	t.mu.Lock()
 	for l := t.idle[addr]; len(l) > 0; l = t.idle[addr] {
@@ -209,6 +217,11 @@ func (t *directTransport) get(ctx context.Context, addr string) (*directConn, bo
 		pc.c.Close()
 	}
 	t.mu.Unlock()
+	if !deadline.IsZero() {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(ctx, deadline)
+		defer cancel()
+	}
 	c, err := t.dial(ctx, "tcp", addr)
 	if err != nil {
 		return nil, false, err
@@ -217,7 +230,6 @@ func (t *directTransport) get(ctx context.Context, addr string) (*directConn, bo
 }
 
 func (t *directTransport) put(pc *directConn) {
-	_ = pc.c.SetDeadline(time.Time{})
 	pc.idleAt = time.Now()
 	t.mu.Lock()
 	if len(t.idle[pc.addr]) < t.maxIdle {

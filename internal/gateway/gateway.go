@@ -79,6 +79,7 @@ type Gateway struct {
 	prefix   string // canonical, e.g. "X-Gatehouse-"
 	hdr      identityHeaders
 	proxy    *httputil.ReverseProxy
+	direct   *directTransport // the fast path's pool; nil with a custom Transport
 
 	mu      sync.RWMutex
 	configs map[string]*realmConfig
@@ -114,7 +115,8 @@ func New(auth Authenticator, opts Options) *Gateway {
 	}
 	tr := opts.Transport
 	if tr == nil {
-		tr = newDirectTransport(DefaultTransport())
+		g.direct = newDirectTransport(DefaultTransport())
+		tr = g.direct
 	}
 	g.proxy = &httputil.ReverseProxy{
 		Rewrite:   g.rewrite,

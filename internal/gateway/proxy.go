@@ -50,6 +50,10 @@ func (g *Gateway) forward(w http.ResponseWriter, r *http.Request, rt *route, p s
 		writeError(w, http.StatusBadGateway, "bad_gateway", "the operation has no usable upstream")
 		return
 	}
+	if g.fastEligible(r, rt) {
+		g.serveFast(w, r, rt, p, id)
+		return
+	}
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
 	st := &proxyState{route: rt, path: p, id: id, client: r.Context(), timeout: time.Duration(rt.timeout) * time.Second}
@@ -127,10 +131,18 @@ func (g *Gateway) setIdentity(h http.Header, id *identity) {
 	// One backing array for every header's one-value slice: nine small
 	// allocations per request become one.
 	vals := make([]string, 0, 9)
+	g.eachIdentity(id, func(name, v string) {
+		vals = append(vals, v)
+		h[name] = vals[len(vals)-1 : len(vals) : len(vals)]
+	})
+}
+
+// eachIdentity calls f with each identity header the upstream is sent and
+// its value, leaving out empty ones.
+func (g *Gateway) eachIdentity(id *identity, f func(name, v string)) {
 	set := func(name, v string) {
 		if v = headerValue(v); v != "" {
-			vals = append(vals, v)
-			h[name] = vals[len(vals)-1 : len(vals) : len(vals)]
+			f(name, v)
 		}
 	}
 	p := id.p
@@ -215,22 +227,30 @@ func modifyResponse(res *http.Response) error {
 // when unreachable, 400 when the client's own body broke off.
 func (g *Gateway) proxyError(w http.ResponseWriter, r *http.Request, err error) {
 	st := stateOf(r)
+	if st == nil {
+		writeError(w, http.StatusBadGateway, "bad_gateway", "the upstream could not be reached")
+		return
+	}
+	g.upstreamFailed(w, st.route, st.client, st.timedOut.Load(), st.bodyErr.Load(), err)
+}
+
+// upstreamFailed answers for a route whose upstream did not answer.
+// client is the client's request context.
+func (g *Gateway) upstreamFailed(w http.ResponseWriter, rt *route, client context.Context, timedOut, bodyErr bool, err error) {
 	var ue *url.Error
 	if errors.As(err, &ue) {
 		err = ue.Err // the URL may carry a query string with secrets
 	}
 	switch {
-	case st == nil:
-		writeError(w, http.StatusBadGateway, "bad_gateway", "the upstream could not be reached")
-	case st.bodyErr.Load():
+	case bodyErr:
 		writeError(w, http.StatusBadRequest, core.InvalidRequest, "the request body could not be read")
-	case st.timedOut.Load():
-		g.log.Warn("gateway: upstream timeout", "path", st.route.pattern, "upstream", st.route.target.Host, "timeout", st.timeout)
-		writeError(w, http.StatusGatewayTimeout, "gateway_timeout", "the upstream did not answer within "+strconv.Itoa(st.route.timeout)+"s")
-	case st.client.Err() != nil:
+	case timedOut:
+		g.log.Warn("gateway: upstream timeout", "path", rt.pattern, "upstream", rt.target.Host, "timeout", time.Duration(rt.timeout)*time.Second)
+		writeError(w, http.StatusGatewayTimeout, "gateway_timeout", "the upstream did not answer within "+strconv.Itoa(rt.timeout)+"s")
+	case client.Err() != nil:
 		// The client went away; nobody reads an answer.
 	default:
-		g.log.Warn("gateway: upstream unreachable", "path", st.route.pattern, "upstream", st.route.target.Host, "err", err)
+		g.log.Warn("gateway: upstream unreachable", "path", rt.pattern, "upstream", rt.target.Host, "err", err)
 		writeError(w, http.StatusBadGateway, "bad_gateway", "the upstream could not be reached")
 	}
 }

@@ -83,6 +83,8 @@ func TestBearerToken(t *testing.T) {
 		{[]string{"Basic abc"}, "", false, false},
 		{[]string{"Bearer"}, "", true, false},
 		{[]string{"Bearer a=b"}, "", true, false},
+		{[]string{"Bearer =="}, "", true, false}, // padding alone is no token
+		{[]string{"Bearer a\x80"}, "", true, false},
 		{[]string{"Bearer a\"b"}, "", true, false},
 		{[]string{"Bearer a", "Bearer b"}, "", true, false},
 	} {

@@ -529,6 +529,15 @@ func (m *Middleware) active(ctx context.Context, token string) (bool, error) {
 	return res.Active, nil
 }
 
+// b64tokenChar holds the characters of RFC 6750's b64token before its
+// padding; a table, because a token is checked on every gateway request.
+var b64tokenChar = func() (t [256]bool) {
+	for c := range 256 {
+		t[c] = 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("-._~+/", byte(c)) >= 0
+	}
+	return t
+}()
+
 // BearerToken extracts the token of an RFC 6750 §2.1 Authorization
 // header. present is false when there is no Bearer credential at all (no
 // header, or another scheme): RFC 6750 §3.1 then wants a challenge without
@@ -551,19 +560,15 @@ func BearerToken(h http.Header) (token string, present, ok bool) {
 		return "", true, false
 	}
 	// b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="
-	eq := false
-	for i := 0; i < len(rest); i++ {
-		b := rest[i]
-		switch {
-		case b == '=':
-			eq = true
-		case eq:
-			return "", true, false
-		case 'a' <= b && b <= 'z', 'A' <= b && b <= 'Z', '0' <= b && b <= '9',
-			b == '-', b == '.', b == '_', b == '~', b == '+', b == '/':
-		default:
-			return "", true, false
-		}
+	i := 0
+	for i < len(rest) && b64tokenChar[rest[i]] {
+		i++
+	}
+	for i < len(rest) && rest[i] == '=' {
+		i++
+	}
+	if i != len(rest) || rest[0] == '=' {
+		return "", true, false
 	}
 	return rest, true, true
 }
