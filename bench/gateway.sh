@@ -178,7 +178,7 @@ for layout in $LAYOUTS; do
 	rate=$(awk -v r="$rps_gw" 'BEGIN { printf "%d", r / 2 }')
 
 	echo "[$layout] 2. open loop at $rate requests/s (half the gateway's throughput), $DUR each, $ROUNDS rounds" >&2
-	pd=() pg=() md=() mg=()
+	pd=() pg=() md=() mg=() pn=() pq=()
 	for _ in $(seq "$ROUNDS"); do
 		o=$(load "$UP" -c "$CONNS" -rate "$rate")
 		pd+=("$(jq .p99_ms <<<"$o")")
@@ -186,12 +186,17 @@ for layout in $LAYOUTS; do
 		o=$(load "$GH" -c "$CONNS" -rate "$rate")
 		pg+=("$(jq .p99_ms <<<"$o")")
 		mg+=("$(jq .p50_ms <<<"$o")")
+		if [ -n "$NG" ]; then pn+=("$(load "$NG" -c "$CONNS" -rate "$rate" | jq .p99_ms)"); fi
+		pq+=("$(load "$GP" -c "$CONNS" -rate "$rate" | jq .p99_ms)")
 	done
+	pn_med=""
+	if [ -n "$NG" ]; then pn_med=$(printf '%s\n' "${pn[@]}" | median); fi
 
 	awk -v l="$layout" -v rd="$rps_direct" -v rg="$rps_gw" -v rn="$rps_ng" -v rq="$rps_gp" -v rate="$rate" -v rounds="$ROUNDS" \
 		-v dall="${d[*]}" -v gall="${g[*]}" -v pall="${pg[*]}" -v uall="${pd[*]}" \
 		-v pd="$(printf '%s\n' "${pd[@]}" | median)" -v pg="$(printf '%s\n' "${pg[@]}" | median)" \
-		-v md="$(printf '%s\n' "${md[@]}" | median)" -v mg="$(printf '%s\n' "${mg[@]}" | median)" 'BEGIN {
+		-v md="$(printf '%s\n' "${md[@]}" | median)" -v mg="$(printf '%s\n' "${mg[@]}" | median)" \
+		-v pn="$pn_med" -v pq="$(printf '%s\n' "${pq[@]}" | median)" 'BEGIN {
 		printf "[%s] throughput, median of %d: upstream %.0f req/s, gateway %.0f req/s, ratio %.0f%% (target >= 70%%)\n", l, rounds, rd, rg, 100 * rg / rd
 		printf "[%s]   rounds (req/s): upstream %s; gateway %s\n", l, dall, gall
 		printf "[%s]   reference: Go httputil.ReverseProxy (bench/goproxy), no token check: %.0f req/s = %.0f%% of upstream\n", l, rq, 100 * rq / rd
@@ -199,6 +204,8 @@ for layout in $LAYOUTS; do
 		printf "[%s] at %d req/s, p50: upstream %.3f ms, gateway %.3f ms, added %.3f ms\n", l, rate, md, mg, mg - md
 		printf "[%s] at %d req/s, p99: upstream %.3f ms, gateway %.3f ms, added %.3f ms (target < 1 ms)\n", l, rate, pd, pg, pg - pd
 		printf "[%s]   rounds (p99 ms): upstream %s; gateway %s\n", l, uall, pall
+		printf "[%s]   reference p99: Go httputil.ReverseProxy %.3f ms (added %.3f ms)\n", l, pq, pq - pd
+		if (pn != "") printf "[%s]   reference p99: nginx proxy_pass %.3f ms (added %.3f ms)\n", l, pn, pn - pd
 	}'
 	stop_all
 done
