@@ -199,6 +199,75 @@ func TestAuthorizationCodeGrant(t *testing.T) {
 		}
 	})
 
+	t.Run("logout ends the login with every session single sign-on joined to it", func(t *testing.T) {
+		refresh := func(client, rt string) error {
+			_, err := svc.Token(ctx, core.TokenRequest{Realm: "cf", GrantType: core.GrantRefreshToken,
+				Client: core.ClientAuth{ClientID: client}, RefreshToken: rt})
+			return err
+		}
+		logout := func(client, rt string) error {
+			return svc.Logout(ctx, "cf", core.ClientAuth{ClientID: client}, rt, "")
+		}
+		// One browser login for spa; any joins it through the SSO cookie,
+		// and so does an offline session for any.
+		family := func() (spa, any, offline *core.TokenResponse, sso string) {
+			t.Helper()
+			g := login(authorize(core.AuthRequest{ClientID: "spa", RedirectURI: "https://spa.example/cb", Scope: "openid"}))
+			spa, err := exchange("spa", g.Code, "https://spa.example/cb", "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			joined := func(scope string) *core.TokenResponse {
+				t.Helper()
+				o, e := svc.LoginWithSession(ctx, authorize(core.AuthRequest{ClientID: "any", RedirectURI: "https://any.example/cb", Scope: scope}), g.SSOSession, g.UserID, "", "")
+				if e != nil {
+					t.Fatal(e)
+				}
+				resp, err := exchange("any", o.Code, "https://any.example/cb", "")
+				if err != nil {
+					t.Fatal(err)
+				}
+				return resp
+			}
+			return spa, joined("openid"), joined("openid offline_access"), g.SSOSession
+		}
+
+		// Logging out the client that joined ends the browser's login too.
+		spa, any, offline, sso := family()
+		if err := logout("any", any.RefreshToken); err != nil {
+			t.Fatalf("logout: %v", err)
+		}
+		wantCode(refresh("any", any.RefreshToken), core.InvalidGrant, "refresh after logout")
+		wantCode(refresh("spa", spa.RefreshToken), core.InvalidGrant, "refresh of the login single sign-on joined")
+		if _, e := svc.LoginWithSession(ctx, authorize(core.AuthRequest{ClientID: "spa", RedirectURI: "https://spa.example/cb", Scope: "openid"}), sso, "", "", ""); e != core.ErrLoginRequired {
+			t.Errorf("single sign-on after logout: %v", e)
+		}
+		if err := refresh("any", offline.RefreshToken); err != nil {
+			t.Errorf("the offline session ended with the login: %v", err)
+		}
+
+		// Logging out the browser's login ends the clients that joined it.
+		spa, any, offline, _ = family()
+		if err := logout("spa", spa.RefreshToken); err != nil {
+			t.Fatalf("logout: %v", err)
+		}
+		wantCode(refresh("any", any.RefreshToken), core.InvalidGrant, "refresh of a client that joined the login")
+		if err := refresh("any", offline.RefreshToken); err != nil {
+			t.Errorf("the offline session ended with the login: %v", err)
+		}
+		// A second logout with the same token finds nothing to end.
+		wantCode(logout("spa", spa.RefreshToken), core.InvalidGrant, "second logout")
+
+		// Logging out the offline session ends it alone.
+		spa, _, offline, _ = family()
+		if err := logout("any", offline.RefreshToken); err != nil {
+			t.Fatalf("offline logout: %v", err)
+		}
+		if err := refresh("spa", spa.RefreshToken); err != nil {
+			t.Errorf("the login ended with an offline session: %v", err)
+		}
+	})
+
 	t.Run("offline login starts no browser session", func(t *testing.T) {
 		g := login(authorize(core.AuthRequest{ClientID: "spa", RedirectURI: "https://spa.example/cb", Scope: "openid offline_access"}))
 		if g.SSOSession != "" {

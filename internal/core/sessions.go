@@ -2,6 +2,7 @@ package core
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -126,10 +127,6 @@ func limitAdmit(lim *store.SessionLimits, clientID string, now time.Time) func([
 	}
 }
 
-// sessionsEnded drops ended sessions from this node's caches at once,
-// instead of waiting for the store's change feed (which runs on its own
-// goroutine): a client told "logged out" must not see the session's access
-// token accepted by its very next request to this node.
 // endSession deletes a session and forgets it on this node at once (other
 // nodes learn of it through the change feed). Every path that ends a
 // session goes through here.
@@ -139,6 +136,45 @@ func (s *Service) endSession(ctx context.Context, realm, sid string) error {
 	return err
 }
 
+// endLogin ends session sid and the sessions single sign-on joined to the
+// same login, as Keycloak's logout ends a user session with every client
+// session in it: the session the browser logged in with, and each session
+// started from it for another client. Offline sessions outlive it, as in
+// Keycloak. store.ErrNotFound means that sid itself had already ended.
+func (s *Service) endLogin(ctx context.Context, realm, sid string) error {
+	sess, err := s.st.GetSession(ctx, realm, sid)
+	if err != nil {
+		return err
+	}
+	if err := s.endSession(ctx, realm, sid); err != nil {
+		return err
+	}
+	if sess.Offline {
+		return nil
+	}
+	root := sid
+	if sess.ParentID != "" {
+		root = sess.ParentID
+	}
+	others, err := s.st.ListUserSessions(ctx, realm, sess.UserID)
+	if err != nil {
+		return err
+	}
+	for _, o := range others {
+		if o.Offline || o.ID == sid || o.ID != root && o.ParentID != root {
+			continue
+		}
+		if err := s.endSession(ctx, realm, o.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
+			return err
+		}
+	}
+	return nil
+}
+
+// sessionsEnded drops ended sessions from this node's caches at once,
+// instead of waiting for the store's change feed (which runs on its own
+// goroutine): a client told "logged out" must not see the session's access
+// token accepted by its very next request to this node.
 func (s *Service) sessionsEnded(realm string, ids ...string) {
 	for _, id := range ids {
 		s.onChange(store.Change{Kind: store.ChangeSession, Realm: realm, ID: id})

@@ -334,7 +334,7 @@ func (s *Service) Logout(ctx context.Context, realm string, ca ClientAuth, refre
 	if rc.Azp != c.ClientID {
 		return errf(400, InvalidGrant, "Invalid refresh token")
 	}
-	if err := s.endSession(ctx, realm, rc.Sid); err != nil {
+	if err := s.endLogin(ctx, realm, rc.Sid); err != nil {
 		if errors.Is(err, store.ErrNotFound) {
 			return errf(400, InvalidGrant, "Session not active")
 		}
