@@ -108,6 +108,11 @@ func (s *Service) CheckPassword(ctx context.Context, realm, username, pw, client
 	return s.checkPassword(ctx, v, username, pw, clientIP)
 }
 
+// errAbandoned answers a login whose client stopped waiting (its request
+// ended) before a password-hashing slot was free. Nobody reads it; it is
+// not a 5xx of the server's making, and it counts as no failed attempt.
+var errAbandoned = errf(503, "temporarily_unavailable", "The request ended before the password could be checked")
+
 func (s *Service) checkPassword(ctx context.Context, v *realmView, username, pw, clientIP string) (*store.User, *Error) {
 	if username == "" {
 		return nil, errf(401, InvalidGrant, "Invalid user credentials")
@@ -118,7 +123,9 @@ func (s *Service) checkPassword(ctx context.Context, v *realmView, username, pw,
 		u, err = s.st.GetUserByEmail(ctx, v.r.Name, name)
 	}
 	if errors.Is(err, store.ErrNotFound) || (err == nil && (u.PasswordHash == "" || u.ServiceAccountClientID != "")) {
-		s.pw.VerifyDummy(pw)
+		if s.pw.VerifyDummyContext(ctx, pw) != nil {
+			return nil, errAbandoned
+		}
 		return nil, errInvalidCredentials
 	}
 	if err != nil {
@@ -129,7 +136,11 @@ func (s *Service) checkPassword(ctx context.Context, v *realmView, username, pw,
 	if e != nil {
 		return nil, e
 	}
-	ok, rehash := s.pw.Verify(u.PasswordHash, pw)
+	ok, rehash, err := s.pw.VerifyContext(ctx, u.PasswordHash, pw)
+	if err != nil {
+		// Nothing was checked: no failure to count, nobody to answer.
+		return nil, errAbandoned
+	}
 	if locked {
 		// Same work, same answer as a wrong password: a guesser learns
 		// nothing from the lock.

@@ -14,6 +14,7 @@
 package password
 
 import (
+	"context"
 	"crypto/pbkdf2"
 	"crypto/rand"
 	"crypto/sha1"
@@ -99,7 +100,7 @@ func (h *Hasher) Hash(password string) (string, error) {
 }
 
 func (h *Hasher) hash(password string) decoded {
-	release := acquire()
+	release, _ := acquire(context.Background()) // never fails without a deadline
 	defer release()
 	salt := make([]byte, h.p.SaltLen)
 	// crypto/rand.Read never returns an error (it aborts the program if
@@ -125,31 +126,53 @@ func (h *Hasher) hash(password string) decoded {
 // the hash is not argon2id version 19 at exactly h's parameters: the caller
 // should then store h.Hash(password).
 func (h *Hasher) Verify(encoded, password string) (ok, rehash bool) {
+	ok, rehash, _ = h.VerifyContext(context.Background(), encoded, password)
+	return ok, rehash
+}
+
+// VerifyContext is Verify for a caller that may stop waiting: when ctx
+// ends before a hashing slot is free, it returns ctx's error and computes
+// nothing. A login whose client has hung up must not queue 20 ms of
+// argon2 work that nobody will read; without this, a flood of requests
+// that give up at once would keep the cores busy long after.
+func (h *Hasher) VerifyContext(ctx context.Context, encoded, password string) (ok, rehash bool, err error) {
 	d, err := parse(encoded)
 	if err != nil {
-		h.VerifyDummy(password)
-		return false, false
+		return false, false, h.VerifyDummyContext(ctx, password)
 	}
-	got, err := derive(d, password)
+	got, err := derive(ctx, d, password)
 	if err != nil {
-		return false, false
+		if ctx.Err() != nil {
+			return false, false, ctx.Err()
+		}
+		return false, false, nil
 	}
 	if subtle.ConstantTimeCompare(got, d.hash) != 1 {
-		return false, false
+		return false, false, nil
 	}
 	current := d.alg == phcArgon2id && d.version == argon2Version13 &&
 		d.memory == h.p.Memory && d.iterations == h.p.Iterations &&
 		d.parallelism == h.p.Parallelism &&
 		uint32(len(d.salt)) == h.p.SaltLen && uint32(len(d.hash)) == h.p.KeyLen
-	return true, !current
+	return true, !current, nil
 }
 
 // VerifyDummy spends the time of a real Verify at h's parameters and
 // discards the result. A login for an unknown user calls it, so that the
 // answer's timing does not tell which usernames exist.
 func (h *Hasher) VerifyDummy(password string) {
-	got, _ := derive(h.dummy, password)
+	_ = h.VerifyDummyContext(context.Background(), password)
+}
+
+// VerifyDummyContext is VerifyDummy that stops waiting, as VerifyContext
+// does, when ctx ends.
+func (h *Hasher) VerifyDummyContext(ctx context.Context, password string) error {
+	got, err := derive(ctx, h.dummy, password)
+	if err != nil {
+		return err
+	}
 	subtle.ConstantTimeCompare(got, h.dummy.hash)
+	return nil
 }
 
 // slots bounds how many hashes are computed at once to the number of
@@ -160,15 +183,28 @@ func (h *Hasher) VerifyDummy(password string) {
 // request over the bound waits here, holding only its goroutine.
 var slots = make(chan struct{}, runtime.GOMAXPROCS(0))
 
-func acquire() (release func()) {
-	slots <- struct{}{}
-	return func() { <-slots }
+// acquire waits for a free slot, or until ctx ends.
+func acquire(ctx context.Context) (release func(), err error) {
+	select {
+	case slots <- struct{}{}:
+		return func() { <-slots }, nil
+	default:
+	}
+	select {
+	case slots <- struct{}{}:
+		return func() { <-slots }, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
 }
 
 // derive computes the hash of password with d's algorithm, parameters and
 // salt, with len(d.hash) bytes of output. d must have passed validate.
-func derive(d decoded, password string) ([]byte, error) {
-	release := acquire()
+func derive(ctx context.Context, d decoded, password string) ([]byte, error) {
+	release, err := acquire(ctx)
+	if err != nil {
+		return nil, err
+	}
 	defer release()
 	keyLen := len(d.hash)
 	switch d.alg {

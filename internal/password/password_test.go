@@ -2,7 +2,9 @@ package password
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"regexp"
 	"strings"
@@ -348,5 +350,51 @@ func TestVerifyWaitsForASlot(t *testing.T) {
 	}
 	for i := 1; i < cap(slots); i++ {
 		<-slots
+	}
+}
+
+// A caller that stops waiting for a slot gets its context's error back at
+// once, and no hash is computed for it.
+func TestVerifyContextGivesUpWaiting(t *testing.T) {
+	h := NewHasher(Params{Memory: 64, Iterations: 1})
+	enc, _ := h.Hash("pw")
+	for i := 0; i < cap(slots); i++ {
+		slots <- struct{}{}
+	}
+	defer func() {
+		for i := 0; i < cap(slots); i++ {
+			<-slots
+		}
+	}()
+	ctx, cancel := context.WithCancel(context.Background())
+	errs := make(chan error, 2)
+	go func() {
+		ok, _, err := h.VerifyContext(ctx, enc, "pw")
+		if ok {
+			err = errors.New("verified without a slot")
+		}
+		errs <- err
+	}()
+	go func() { errs <- h.VerifyDummyContext(ctx, "pw") }()
+	time.Sleep(50 * time.Millisecond)
+	cancel()
+	for range 2 {
+		select {
+		case err := <-errs:
+			if !errors.Is(err, context.Canceled) {
+				t.Fatalf("got %v, want context.Canceled", err)
+			}
+		case <-time.After(2 * time.Second):
+			t.Fatal("still waiting after the context ended")
+		}
+	}
+	if len(slots) != cap(slots) {
+		t.Fatalf("%d slots taken, want %d", len(slots), cap(slots))
+	}
+	// With a live context and a free slot, it verifies as before.
+	<-slots
+	defer func() { slots <- struct{}{} }()
+	if ok, _, err := h.VerifyContext(context.Background(), enc, "pw"); !ok || err != nil {
+		t.Fatalf("VerifyContext = %v, %v", ok, err)
 	}
 }
