@@ -50,7 +50,7 @@ func acRealmJSON(name, cb, origin string, codeLife int) string {
   "clients": [
     {"clientId": "spa", "name": "Risk Dashboard", "publicClient": true,
      "redirectUris": [%q], "webOrigins": ["+"],
-     "attributes": {"pkce.code.challenge.method": "S256"}},
+     "attributes": {"pkce.code.challenge.method": "S256", "post.logout.redirect.uris": "%s/bye##+"}},
     {"clientId": "other", "publicClient": true,
      "redirectUris": [%q], "webOrigins": ["https://other.example"]},
     {"clientId": "web", "publicClient": false, "secret": %q,
@@ -64,7 +64,7 @@ func acRealmJSON(name, cb, origin string, codeLife int) string {
     {"username": "bob", "enabled": true,
      "credentials": [{"type": "password", "value": "bob-pass-9Xw"}]}
   ]
-}`, name, codeLife, cb, origin+"/*", acWebSecret, cb, cb, acAlicePW)
+}`, name, codeLife, cb, origin, origin+"/*", acWebSecret, cb, cb, acAlicePW)
 }
 
 func startAuthCode(t *testing.T) *acEnv {
@@ -709,5 +709,88 @@ func TestAuthCodeDiscovery(t *testing.T) {
 	tok, err := conf.Exchange(context.Background(), got.Get("code"), oauth2.VerifierOption(v))
 	if err != nil || tok.AccessToken == "" {
 		t.Fatalf("exchange under /auth: %v", err)
+	}
+}
+
+// TestAuthCodeRPInitiatedLogout: OIDC RP-Initiated Logout with an
+// id_token_hint ends the login and sends the browser to a registered
+// post_logout_redirect_uri with the state; anything wrong in the request
+// ends nothing.
+func TestAuthCodeRPInitiatedLogout(t *testing.T) {
+	e := startAuthCode(t)
+	ctx := context.Background()
+	conf := e.config("spa", "")
+	verifier := oauth2.GenerateVerifier()
+	browser := newBrowser(t)
+	got := e.login(t, browser, conf.AuthCodeURL("s1", oauth2.S256ChallengeOption(verifier)), "alice", acAlicePW)
+	tok, err := conf.Exchange(ctx, got.Get("code"), oauth2.VerifierOption(verifier))
+	if err != nil {
+		t.Fatal(err)
+	}
+	idToken, _ := tok.Extra("id_token").(string)
+	logoutURL := func(kv ...string) string {
+		v := url.Values{}
+		for i := 0; i < len(kv); i += 2 {
+			v.Set(kv[i], kv[i+1])
+		}
+		return e.ts.oidc(acRealm, "logout") + "?" + v.Encode()
+	}
+	alive := func() bool {
+		_, err := e.provider.UserInfo(ctx, oauth2.StaticTokenSource(tok))
+		return err == nil
+	}
+	for _, tc := range []struct {
+		what string
+		u    string
+	}{
+		{"unregistered redirect", logoutURL("id_token_hint", idToken, "post_logout_redirect_uri", "https://evil.example/")},
+		{"access token as hint", logoutURL("id_token_hint", tok.AccessToken)},
+		{"tampered hint", logoutURL("id_token_hint", idToken[:len(idToken)-4]+"AAAA")},
+		{"hint of another client", logoutURL("id_token_hint", idToken, "client_id", "other")},
+		{"redirect without client", logoutURL("post_logout_redirect_uri", e.origin+"/bye")},
+	} {
+		p := get(t, noFollow, tc.u)
+		if p.status != 400 {
+			t.Errorf("%s: %d, want 400", tc.what, p.status)
+		}
+		if !alive() {
+			t.Fatalf("%s ended the session", tc.what)
+		}
+	}
+
+	// "+" in post.logout.redirect.uris allows the redirect URIs; with
+	// client_id and no hint the browser goes there and no session ends.
+	res, err := noFollow.Get(logoutURL("client_id", "spa", "post_logout_redirect_uri", e.callback))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != 302 || res.Header.Get("Location") != e.callback || !alive() {
+		t.Fatalf("logout with client_id: %d to %q, session alive %v", res.StatusCode, res.Header.Get("Location"), alive())
+	}
+
+	// The real thing, in the browser that logged in.
+	req, _ := http.NewRequest(http.MethodGet, logoutURL("id_token_hint", idToken, "post_logout_redirect_uri", e.origin+"/bye", "state", "st 1"), nil)
+	for _, c := range browser.Jar.Cookies(req.URL) {
+		req.AddCookie(c)
+	}
+	res, err = noFollow.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != 302 || res.Header.Get("Location") != e.origin+"/bye?state=st+1" {
+		t.Fatalf("logout: %d to %q", res.StatusCode, res.Header.Get("Location"))
+	}
+	browser.Jar.SetCookies(req.URL, res.Cookies())
+	if alive() {
+		t.Errorf("the session outlived its logout")
+	}
+	if p := get(t, browser, conf.AuthCodeURL("s2", oauth2.S256ChallengeOption(verifier))); !strings.Contains(p.body, `name="password"`) {
+		t.Errorf("no login page after logout: %d at %s", p.status, p.url)
+	}
+	// The same hint again: the login is already over, and that is fine.
+	if p := get(t, noFollow, logoutURL("id_token_hint", idToken)); p.status != 200 {
+		t.Errorf("second logout: %d", p.status)
 	}
 }

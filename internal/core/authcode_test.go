@@ -268,6 +268,27 @@ func TestAuthorizationCodeGrant(t *testing.T) {
 		}
 	})
 
+	t.Run("an expired ID token still names the login to log out", func(t *testing.T) {
+		g := login(authorize(core.AuthRequest{ClientID: "spa", RedirectURI: "https://spa.example/cb", Scope: "openid"}))
+		resp, err := exchange("spa", g.Code, "https://spa.example/cb", "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		clk.add(24 * time.Hour)
+		h, e := svc.ParseLogoutHint(ctx, "cf", resp.IDToken)
+		if e != nil || h.SessionID != g.SessionState || h.ClientID != "spa" {
+			t.Fatalf("hint %+v, %v", h, e)
+		}
+		if _, e := svc.ParseLogoutHint(ctx, "cf", resp.AccessToken); e == nil {
+			t.Errorf("an access token accepted as id_token_hint")
+		}
+		// spa registered no post.logout.redirect.uris: none is allowed,
+		// not even one of its redirect URIs.
+		if svc.PostLogoutRedirectAllowed(ctx, "cf", "spa", "https://spa.example/cb") {
+			t.Errorf("post-logout redirect allowed without post.logout.redirect.uris")
+		}
+	})
+
 	t.Run("offline login starts no browser session", func(t *testing.T) {
 		g := login(authorize(core.AuthRequest{ClientID: "spa", RedirectURI: "https://spa.example/cb", Scope: "openid offline_access"}))
 		if g.SSOSession != "" {

@@ -291,15 +291,62 @@ func (h *Handler) logout(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
-// logoutPage answers a browser's front-channel logout: it ends the
-// browser's single sign-on (the next authorization request shows the login
-// page) and says it is done. The sessions the browser's logins started end
-// by the back-channel logout, revocation or the portal, as before: a GET
-// that anyone can make a browser send must not end them.
+// logoutPage answers a browser's front-channel logout (OIDC RP-Initiated
+// Logout 1.0). It always ends the browser's single sign-on. With an
+// id_token_hint, a token this realm issued, it also ends that login and
+// every session single sign-on joined to it, as Keycloak does, and may
+// send the browser on to post_logout_redirect_uri (with state) if the
+// client registered it. Without a hint, the sessions themselves stay: a
+// GET that any page can make a browser send must not end them (Keycloak
+// asks for a confirmation there); they end by the back-channel logout,
+// revocation or the portal.
 func (h *Handler) logoutPage(w http.ResponseWriter, r *http.Request) {
+	realm := h.realmName(r)
+	q := r.URL.Query()
+	clientID, redirect := q.Get("client_id"), q.Get("post_logout_redirect_uri")
+	var hint *core.LogoutHint
+	if raw := q.Get("id_token_hint"); raw != "" {
+		var e *core.Error
+		if hint, e = h.core.ParseLogoutHint(r.Context(), realm, raw); e != nil {
+			h.authFailed(w, r, nil, e, false)
+			return
+		}
+		if clientID != "" && clientID != hint.ClientID {
+			h.errorPage(w, http.StatusBadRequest, "Parameter client_id different than the client for which ID Token was issued")
+			return
+		}
+		clientID = hint.ClientID
+	}
+	if redirect != "" {
+		if clientID == "" {
+			h.errorPage(w, http.StatusBadRequest, "Either the parameter client_id or id_token_hint is required when post_logout_redirect_uri is used.")
+			return
+		}
+		if !h.core.PostLogoutRedirectAllowed(r.Context(), realm, clientID, redirect) {
+			h.errorPage(w, http.StatusBadRequest, "Invalid redirect uri")
+			return
+		}
+	}
+	if hint != nil {
+		if e := h.core.EndLogin(r.Context(), realm, hint.SessionID); e != nil {
+			h.authFailed(w, r, nil, e, false)
+			return
+		}
+	}
 	h.clearCookie(w, ssoCookie, realmBase(r))
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
+	if redirect != "" {
+		if st := q.Get("state"); st != "" {
+			sep := "?"
+			if strings.Contains(redirect, "?") {
+				sep = "&"
+			}
+			redirect += sep + "state=" + url.QueryEscape(st)
+		}
+		http.Redirect(w, r, redirect, http.StatusFound)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	_, _ = w.Write([]byte("<!doctype html><title>Logged out</title><p>You are logged out.</p>\n"))
 }
 
