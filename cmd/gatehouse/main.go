@@ -116,13 +116,13 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	fs.SetOutput(stderr)
 	addr := fs.String("addr", "127.0.0.1:8080", "listen address `HOST:PORT`")
 	data := fs.String("data", "./gatehouse-data", "data `DIR` (embedded SQLite database, master key)")
-	db := fs.String("db", "", "PostgreSQL `URL` (default: embedded SQLite under --data)")
+	db := fs.String("db", "", "PostgreSQL `URL` (default: embedded SQLite under --data; or set "+dbEnv+", which keeps the password out of the process list)")
 	publicURL := fs.String("public-url", "", "public base `URL` of this server, the prefix of every issuer (default http://ADDR)")
 	masterKey := fs.String("master-key-file", "", "master key `FILE` (default DIR/master.key; or set GATEHOUSE_MASTER_KEY)")
 	noDemo := fs.Bool("no-demo", false, "do not create the demo realm")
 	defaultRealm := fs.String("default-realm", "demo", "`realm` served by the front doors whose paths name none (Fusio API, portal, gateway)")
 	logLevel := fs.String("log-level", "info", "log `level`: debug, info, warn, error")
-	smtpURL := fs.String("smtp-url", "", "outgoing mail server `URL` for activation links: smtp://user:pass@host:port?from=ADDRESS (or smtps://)")
+	smtpURL := fs.String("smtp-url", "", "outgoing mail server `URL` for activation links: smtp://user:pass@host:port?from=ADDRESS (or smtps://; or set "+smtpEnv+")")
 	dev := fs.Bool("dev", false, "development mode: without --smtp-url, activation links are written to the log")
 	rate := fs.Float64("rate-limit", 0, "requests per second per client address to the endpoints that check credentials (token, Fusio login, portal sign-in, _oidc_refresh; 0: off)")
 	burst := fs.Int("rate-burst", 0, "token bucket size for --rate-limit (default: the rate)")
@@ -134,6 +134,8 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	fromEnv(db, dbEnv)
+	fromEnv(smtpURL, smtpEnv)
 	setGCFloor()
 	if fs.NArg() > 0 {
 		return usageError{"unexpected argument " + fs.Arg(0)}
@@ -194,16 +196,35 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	return err
 }
 
+// The environment can carry what holds a password, so that it is not in
+// the process list for every local user to read (/proc/PID/cmdline), as a
+// flag's value is.
+const (
+	dbEnv   = "GATEHOUSE_DB"
+	smtpEnv = "GATEHOUSE_SMTP_URL"
+)
+
+// fromEnv fills an unset flag from the environment variable name.
+func fromEnv(flagValue *string, name string) {
+	if *flagValue == "" {
+		*flagValue = os.Getenv(name)
+	}
+}
+
 // storeFlags say where an admin command finds the data, as serve's flags
 // of the same names do.
-type storeFlags struct{ data, db, masterKey *string }
+type storeFlags struct {
+	data, db, masterKey *string
+	dbFromEnv           bool // an unset --db may come from the environment
+}
 
 // addStoreFlags defines --data, --db and --master-key-file on fs.
 func addStoreFlags(fs *flag.FlagSet) storeFlags {
 	return storeFlags{
 		data:      fs.String("data", "./gatehouse-data", "data `DIR` (embedded SQLite database, master key)"),
-		db:        fs.String("db", "", "PostgreSQL `URL` (default: embedded SQLite under --data)"),
+		db:        fs.String("db", "", "PostgreSQL `URL` (default: embedded SQLite under --data; or set "+dbEnv+")"),
 		masterKey: fs.String("master-key-file", "", "master key `FILE` (default DIR/master.key; or set "+keys.MasterKeyEnv+")"),
+		dbFromEnv: true,
 	}
 }
 
@@ -216,6 +237,9 @@ func offline(data string, stderr io.Writer) (*server.Server, error) {
 // open opens the store the flags name without listening, for admin
 // commands.
 func (f storeFlags) open(stderr io.Writer) (*server.Server, error) {
+	if f.dbFromEnv {
+		fromEnv(f.db, dbEnv)
+	}
 	if *f.db != "" && os.Getenv(keys.MasterKeyEnv) == "" {
 		// serve creates a missing key file on a first start; an admin
 		// command against a shared database must not: signing keys it
