@@ -18,24 +18,7 @@ import (
 // (npm ci --prefix e2e/browser); without them it skips, except under CI,
 // where it fails.
 func TestIssue5PortalBrowser(t *testing.T) {
-	const chromium = "/usr/bin/chromium"
-	missing := func(what string) {
-		t.Helper()
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("%s is missing; CI must install it (.ci/run: apt-get install -y chromium; npm ci --prefix e2e/browser)", what)
-		}
-		t.Skipf("%s is missing: install it (apt-get install -y chromium; npm ci --prefix e2e/browser) to run the browser test", what)
-	}
-	if _, err := os.Stat(chromium); err != nil {
-		missing(chromium)
-	}
-	node, err := exec.LookPath("node")
-	if err != nil {
-		missing("node")
-	}
-	if _, err := os.Stat(filepath.Join("browser", "node_modules", "playwright-core")); err != nil {
-		missing("e2e/browser/node_modules (playwright-core)")
-	}
+	node := browserTools(t)
 
 	ts, _ := startSyncServer(t)
 	artifacts, err := filepath.Abs(filepath.Join("browser", "artifacts"))
@@ -50,7 +33,7 @@ func TestIssue5PortalBrowser(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, node, filepath.Join("browser", "portal.mjs"), ts.URL, "uimu", "uimu-password", shot)
-	cmd.Env = append(os.Environ(), "CHROMIUM="+chromium)
+	cmd.Env = append(os.Environ(), "CHROMIUM="+chromiumPath)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {
@@ -78,4 +61,31 @@ func TestIssue5PortalBrowser(t *testing.T) {
 	if c := claims(t, r.str("id_token")); c["typ"] != "ID" || c["preferred_username"] != "uimu" {
 		t.Fatalf("id_token claims %v", c)
 	}
+}
+
+const chromiumPath = "/usr/bin/chromium"
+
+// browserTools returns node, after checking for Debian's chromium and
+// e2e/browser's node_modules; without them the test skips, except under
+// CI, where it fails.
+func browserTools(t *testing.T) (node string) {
+	t.Helper()
+	missing := func(what string) {
+		t.Helper()
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("%s is missing; CI must install it (.ci/run: apt-get install -y chromium; npm ci --prefix e2e/browser)", what)
+		}
+		t.Skipf("%s is missing: install it (apt-get install -y chromium; npm ci --prefix e2e/browser) to run the browser test", what)
+	}
+	if _, err := os.Stat(chromiumPath); err != nil {
+		missing(chromiumPath)
+	}
+	node, err := exec.LookPath("node")
+	if err != nil {
+		missing("node")
+	}
+	if _, err := os.Stat(filepath.Join("browser", "node_modules", "playwright-core")); err != nil {
+		missing("e2e/browser/node_modules (playwright-core)")
+	}
+	return node
 }
