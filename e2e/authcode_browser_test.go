@@ -20,7 +20,7 @@ import (
 // Chromium: the login page (with its Content-Security-Policy), the
 // redirect to the app, single sign-on for a second request, and OIDC
 // RP-Initiated Logout back to the app, after which the login page shows
-// again. The code exchange and the checks on the session use
+// again; then a login with response_mode=form_post. The code exchange and the checks on the session use
 // golang.org/x/oauth2 and go-oidc, as a web app's backend would.
 func TestAuthCodeBrowser(t *testing.T) {
 	node := browserTools(t)
@@ -94,6 +94,24 @@ func TestAuthCodeBrowser(t *testing.T) {
 	}
 	if got := step("form?", authURL("st-4")); got != "login-page" {
 		t.Errorf("after logout: %s", got)
+	}
+
+	// response_mode=form_post: the page's script, allowed by its hash in
+	// the page's CSP, posts the code to the app.
+	fpURL := conf.AuthCodeURL("st-5", oauth2.S256ChallengeOption(verifier), oauth2.SetAuthURLParam("response_mode", "form_post"))
+	if got := step("login", fpURL, "alice", acAlicePW); got != e.callback {
+		t.Fatalf("form_post: the browser is at %s", got)
+	}
+	select {
+	case f := <-e.posted:
+		if f.Get("state") != "st-5" {
+			t.Fatalf("the app received %v", f)
+		}
+		if _, err := conf.Exchange(context.Background(), f.Get("code"), oauth2.VerifierOption(verifier)); err != nil {
+			t.Fatalf("exchange of the posted code: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the app received no form_post")
 	}
 
 	_ = stdin.Close()

@@ -40,6 +40,7 @@ type acEnv struct {
 	callback string // the registered redirect URI
 	origin   string // the app's origin
 	provider *oidc.Provider
+	posted   chan url.Values // what the app received by POST (response_mode=form_post)
 }
 
 func acRealmJSON(name, cb, origin string, codeLife int) string {
@@ -69,7 +70,14 @@ func acRealmJSON(name, cb, origin string, codeLife int) string {
 
 func startAuthCode(t *testing.T) *acEnv {
 	t.Helper()
+	posted := make(chan url.Values, 8)
 	app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost && r.ParseForm() == nil {
+			select {
+			case posted <- r.PostForm:
+			default:
+			}
+		}
 		_, _ = io.WriteString(w, "app")
 	}))
 	t.Cleanup(app.Close)
@@ -91,7 +99,7 @@ func startAuthCode(t *testing.T) *acEnv {
 	if err != nil {
 		t.Fatalf("NewProvider: %v", err)
 	}
-	return &acEnv{ts: ts, callback: cb, origin: app.URL, provider: provider}
+	return &acEnv{ts: ts, callback: cb, origin: app.URL, provider: provider, posted: posted}
 }
 
 func (e *acEnv) config(clientID, secret string) *oauth2.Config {
@@ -122,6 +130,7 @@ var noFollow = &http.Client{
 type page struct {
 	status int
 	url    *url.URL
+	header http.Header
 	body   string
 }
 
@@ -136,7 +145,7 @@ func browse(t *testing.T, c *http.Client, req *http.Request) page {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return page{status: resp.StatusCode, url: resp.Request.URL, body: string(b)}
+	return page{status: resp.StatusCode, url: resp.Request.URL, header: resp.Header, body: string(b)}
 }
 
 func get(t *testing.T, c *http.Client, u string) page {
@@ -150,7 +159,7 @@ func get(t *testing.T, c *http.Client, u string) page {
 
 var (
 	formAction = regexp.MustCompile(`<form method="post" action="([^"]+)"`)
-	hiddenIn   = regexp.MustCompile(`<input type="hidden" name="([a-z]+)" value="([^"]*)"`)
+	hiddenIn   = regexp.MustCompile(`<input type="hidden" name="([a-z_]+)" value="([^"]*)"`)
 )
 
 // loginForm is the login page's form, as a browser would submit it.
@@ -793,4 +802,58 @@ func TestAuthCodeRPInitiatedLogout(t *testing.T) {
 	if p := get(t, noFollow, logoutURL("id_token_hint", idToken)); p.status != 200 {
 		t.Errorf("second logout: %d", p.status)
 	}
+}
+
+// TestAuthCodeFormPost: with response_mode=form_post the answer is a page
+// that posts the parameters to the redirect URI (OAuth 2.0 Form Post
+// Response Mode), under a Content-Security-Policy that allows only its own
+// script; errors travel the same way.
+func TestAuthCodeFormPost(t *testing.T) {
+	e := startAuthCode(t)
+	conf := e.config("spa", "")
+	verifier := oauth2.GenerateVerifier()
+	authURL := conf.AuthCodeURL("st-fp", oauth2.S256ChallengeOption(verifier), oauth2.SetAuthURLParam("response_mode", "form_post"))
+	browser := newBrowser(t)
+	p := parseLoginForm(t, get(t, browser, authURL)).submit(t, browser, "alice", acAlicePW)
+	fields := formPostFields(t, e, p)
+	if fields.Get("state") != "st-fp" || fields.Get("iss") != e.ts.URL+"/realms/"+acRealm || fields.Get("session_state") == "" {
+		t.Fatalf("form_post fields %v", fields)
+	}
+	if _, err := conf.Exchange(context.Background(), fields.Get("code"), oauth2.VerifierOption(verifier)); err != nil {
+		t.Fatalf("exchange of a form_post code: %v", err)
+	}
+
+	// An error goes to the app the same way: prompt=none in a browser
+	// without single sign-on.
+	fresh := newBrowser(t)
+	p = get(t, fresh, conf.AuthCodeURL("st-none", oauth2.S256ChallengeOption(verifier),
+		oauth2.SetAuthURLParam("response_mode", "form_post"), oauth2.SetAuthURLParam("prompt", "none")))
+	if f := formPostFields(t, e, p); f.Get("error") != "login_required" || f.Get("state") != "st-none" || f.Get("code") != "" {
+		t.Fatalf("prompt=none by form_post: %v", f)
+	}
+}
+
+var (
+	formPostAction = regexp.MustCompile(`<form method="post" action="([^"]+)">`)
+	formPostCSP    = regexp.MustCompile(`script-src 'sha256-[A-Za-z0-9+/]+=*'`)
+)
+
+// formPostFields checks a form_post page and returns the fields it posts.
+func formPostFields(t *testing.T, e *acEnv, p page) url.Values {
+	t.Helper()
+	m := formPostAction.FindStringSubmatch(p.body)
+	if p.status != 200 || m == nil || html.UnescapeString(m[1]) != e.callback {
+		t.Fatalf("no form posting to the app (status %d): %.400s", p.status, p.body)
+	}
+	if csp := p.header.Get("Content-Security-Policy"); !formPostCSP.MatchString(csp) || !strings.Contains(csp, "default-src 'none'") {
+		t.Errorf("form_post page CSP %q", csp)
+	}
+	if !strings.Contains(p.body, "<script>document.forms[0].submit()</script>") {
+		t.Errorf("the page does not submit itself: %.400s", p.body)
+	}
+	f := url.Values{}
+	for _, h := range hiddenIn.FindAllStringSubmatch(p.body, -1) {
+		f.Set(h[1], html.UnescapeString(h[2]))
+	}
+	return f
 }

@@ -48,7 +48,7 @@ type Authorization struct {
 	ClientID      string
 	ClientName    string
 	RedirectURI   string
-	ResponseMode  string // "query" or "fragment"
+	ResponseMode  string // "query", "fragment" or "form_post"
 	State         string
 	Nonce         string
 	Scope         string // the granted scopes, space-separated
@@ -120,6 +120,13 @@ func (s *Service) Authorize(ctx context.Context, req AuthRequest) (a *Authorizat
 	case "", "query":
 	case "fragment":
 		a.ResponseMode = "fragment"
+	case "form_post":
+		// The answer is an HTML form the browser posts to the redirect
+		// URI: only a web address can receive it.
+		if u, err := url.Parse(req.RedirectURI); err != nil || u.Scheme != "https" && u.Scheme != "http" {
+			return a, errf(400, InvalidRequest, "Invalid parameter: response_mode"), true
+		}
+		a.ResponseMode = "form_post"
 	default:
 		return a, errf(400, InvalidRequest, "Invalid parameter: response_mode"), true
 	}

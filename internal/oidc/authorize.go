@@ -331,6 +331,10 @@ func (h *Handler) errorRedirect(w http.ResponseWriter, r *http.Request, a *core.
 }
 
 func (h *Handler) redirectTo(w http.ResponseWriter, r *http.Request, a *core.Authorization, p params) {
+	if a.ResponseMode == "form_post" {
+		h.formPost(w, a.RedirectURI, p)
+		return
+	}
 	target := a.RedirectURI
 	if a.ResponseMode == "fragment" {
 		target += "#" + p.encode()
@@ -348,10 +352,56 @@ func (h *Handler) redirectTo(w http.ResponseWriter, r *http.Request, a *core.Aut
 }
 
 // params keeps parameters in the order they were added (Keycloak's order).
-type params []string
+type params []formField
 
-func (p *params) add(k, v string) { *p = append(*p, url.QueryEscape(k)+"="+url.QueryEscape(v)) }
-func (p params) encode() string   { return strings.Join(p, "&") }
+type formField struct{ Name, Value string }
+
+func (p *params) add(k, v string) { *p = append(*p, formField{k, v}) }
+
+func (p params) encode() string {
+	parts := make([]string, len(p))
+	for i, f := range p {
+		parts[i] = url.QueryEscape(f.Name) + "=" + url.QueryEscape(f.Value)
+	}
+	return strings.Join(parts, "&")
+}
+
+// formPost answers with response_mode=form_post (OAuth 2.0 Form Post
+// Response Mode): a page whose one script posts the parameters to the
+// redirect URI, which the core has checked is an http(s) URI registered
+// for the client. Without script, a button does the same.
+func (h *Handler) formPost(w http.ResponseWriter, action string, p params) {
+	var buf bytes.Buffer
+	if err := pages.ExecuteTemplate(&buf, "form_post", formPostView{Action: template.URL(action), Fields: p}); err != nil {
+		h.log.Error("rendering failed", "template", "form_post", "err", err)
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return
+	}
+	hd := w.Header()
+	hd.Set("Content-Type", "text/html; charset=utf-8")
+	hd.Set("Cache-Control", "no-store")
+	hd.Set("Pragma", "no-cache")
+	hd.Set("Content-Security-Policy", formPostCSP)
+	hd.Set("X-Content-Type-Options", "nosniff")
+	hd.Set("X-Frame-Options", "DENY")
+	hd.Set("Referrer-Policy", "no-referrer")
+	_, _ = w.Write(buf.Bytes())
+}
+
+type formPostView struct {
+	Action template.URL
+	Fields params
+}
+
+// formPostScript is the form_post page's only script, allowed by its hash.
+const formPostScript = `document.forms[0].submit()`
+
+var formPostCSP = func() string {
+	css := sha256.Sum256([]byte(pageCSS))
+	js := sha256.Sum256([]byte(formPostScript))
+	return "default-src 'none'; style-src 'sha256-" + base64.StdEncoding.EncodeToString(css[:]) + "'; " +
+		"script-src 'sha256-" + base64.StdEncoding.EncodeToString(js[:]) + "'; frame-ancestors 'none'; base-uri 'none'"
+}()
 
 func (h *Handler) refuse(w http.ResponseWriter) {
 	h.errorPage(w, http.StatusForbidden, "This login form has expired or did not come from this server. Go back to the application and sign in again.")
@@ -465,6 +515,15 @@ var pages = template.Must(template.New("pages").Parse(`{{define "head"}}<!doctyp
 <input type="password" id="password" name="password" autocomplete="current-password" required>
 <button type="submit">Sign in</button>
 </form>
+</main></body></html>
+{{end}}
+{{define "form_post"}}{{template "head" "Signing in"}}
+<body><main>
+<form method="post" action="{{.Action}}">
+{{range .Fields}}<input type="hidden" name="{{.Name}}" value="{{.Value}}">
+{{end}}<noscript><p>Continue to the application.</p><button type="submit">Continue</button></noscript>
+</form>
+<script>` + formPostScript + `</script>
 </main></body></html>
 {{end}}
 {{define "error"}}{{template "head" "Sign-in error"}}

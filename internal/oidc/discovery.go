@@ -29,7 +29,7 @@ func (h *Handler) discovery(w http.ResponseWriter, r *http.Request) {
 		"jwks_uri":                                                 oc + "/certs",
 		"grant_types_supported":                                    []string{"authorization_code", "password", "client_credentials", "refresh_token"},
 		"response_types_supported":                                 []string{"code"},
-		"response_modes_supported":                                 []string{"query", "fragment"},
+		"response_modes_supported":                                 []string{"query", "fragment", "form_post"},
 		"code_challenge_methods_supported":                         []string{"plain", "S256"},
 		"prompt_values_supported":                                  []string{"none", "login"},
 		"authorization_response_iss_parameter_supported":           true,
