@@ -3,6 +3,7 @@ package oidc
 import (
 	"crypto/sha256"
 	"encoding/base64"
+	"html"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -115,9 +116,12 @@ func TestPreflightUnknownRealm(t *testing.T) {
 	}
 }
 
+var postAction = regexp.MustCompile(`<form method="post" action="([^"]*)">`)
+
 // FuzzAuthorize sends arbitrary query strings to the authorization
 // endpoint. Whatever they hold, the answer is never a server error, and a
-// redirect only ever goes to one of the client's registered redirect URIs.
+// redirect (or a form_post form) only ever goes to one of the client's
+// registered redirect URIs.
 func FuzzAuthorize(f *testing.F) {
 	for _, s := range []string{
 		"client_id=app&response_type=code&redirect_uri=https%3A%2F%2Fapp.example%2Fcb&state=x",
@@ -128,6 +132,7 @@ func FuzzAuthorize(f *testing.F) {
 		"client_id=app&client_id=x&redirect_uri=%zz",
 		"client_id=nobody&redirect_uri=https%3A%2F%2Fevil.example%2F&response_type=code",
 		"client_id=app&response_type=code&redirect_uri=https%3A%2F%2Fspa.example%2F&request=eyJ&scope=openid+bogus",
+		"client_id=app&response_type=code&redirect_uri=https%3A%2F%2Fapp.example%2Fcb&response_mode=form_post&prompt=none&state=%22%3E%3Cx",
 	} {
 		f.Add(s)
 	}
@@ -139,8 +144,18 @@ func FuzzAuthorize(f *testing.F) {
 		if w.Code >= 500 {
 			t.Fatalf("status %d for %q", w.Code, rawQuery)
 		}
+		loc := ""
 		if w.Code >= 300 && w.Code < 400 {
-			loc := w.Header().Get("Location")
+			loc = w.Header().Get("Location")
+		} else if body := w.Body.String(); strings.Contains(body, formPostScript) {
+			// response_mode=form_post: the form's target
+			if m := postAction.FindStringSubmatch(body); m != nil {
+				loc = html.UnescapeString(m[1])
+			} else {
+				t.Fatalf("form_post page without its form for %q", rawQuery)
+			}
+		}
+		if loc != "" {
 			ok := false
 			for _, r := range registered {
 				if strings.HasPrefix(loc, r) {
