@@ -152,7 +152,7 @@ func TestDirectDoesNotReuseClosedOrUnreadConnections(t *testing.T) {
 // rawUpstream serves each accepted connection with serve(c, n), n
 // counting connections from 1, and returns its base URL and a counter of
 // accepted connections.
-func rawUpstream(t *testing.T, serve func(c net.Conn, n int32)) (string, *atomic.Int32) {
+func rawUpstream(t testing.TB, serve func(c net.Conn, n int32)) (string, *atomic.Int32) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
