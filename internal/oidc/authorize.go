@@ -339,11 +339,7 @@ func (h *Handler) redirectTo(w http.ResponseWriter, r *http.Request, a *core.Aut
 	if a.ResponseMode == "fragment" {
 		target += "#" + p.encode()
 	} else {
-		sep := "?"
-		if strings.Contains(target, "?") {
-			sep = "&"
-		}
-		target += sep + p.encode()
+		target = withQuery(target, p)
 	}
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("Pragma", "no-cache")
@@ -358,6 +354,15 @@ type formField struct{ Name, Value string }
 
 func (p *params) add(k, v string) { *p = append(*p, formField{k, v}) }
 
+// withQuery appends p to uri's query, which it may already have.
+func withQuery(uri string, p params) string {
+	sep := "?"
+	if strings.Contains(uri, "?") {
+		sep = "&"
+	}
+	return uri + sep + p.encode()
+}
+
 func (p params) encode() string {
 	parts := make([]string, len(p))
 	for i, f := range p {
@@ -371,21 +376,7 @@ func (p params) encode() string {
 // redirect URI, which the core has checked is an http(s) URI registered
 // for the client. Without script, a button does the same.
 func (h *Handler) formPost(w http.ResponseWriter, action string, p params) {
-	var buf bytes.Buffer
-	if err := pages.ExecuteTemplate(&buf, "form_post", formPostView{Action: template.URL(action), Fields: p}); err != nil {
-		h.log.Error("rendering failed", "template", "form_post", "err", err)
-		http.Error(w, "internal error", http.StatusInternalServerError)
-		return
-	}
-	hd := w.Header()
-	hd.Set("Content-Type", "text/html; charset=utf-8")
-	hd.Set("Cache-Control", "no-store")
-	hd.Set("Pragma", "no-cache")
-	hd.Set("Content-Security-Policy", formPostCSP)
-	hd.Set("X-Content-Type-Options", "nosniff")
-	hd.Set("X-Frame-Options", "DENY")
-	hd.Set("Referrer-Policy", "no-referrer")
-	_, _ = w.Write(buf.Bytes())
+	h.writePage(w, http.StatusOK, "form_post", formPostView{Action: template.URL(action), Fields: p}, formPostCSP, "no-referrer")
 }
 
 type formPostView struct {
@@ -418,6 +409,15 @@ type loginView struct {
 type errorView struct{ Message string }
 
 func (h *Handler) renderPage(w http.ResponseWriter, status int, name string, v any) {
+	// same-origin, not no-referrer: under no-referrer a browser sends
+	// "Origin: null" with the form's own POST.
+	h.writePage(w, status, name, v, pageCSP, "same-origin")
+}
+
+// writePage renders template name and sends it with the headers every
+// page of this server carries: no caching, no framing, no sniffing, and
+// the given Content-Security-Policy and Referrer-Policy.
+func (h *Handler) writePage(w http.ResponseWriter, status int, name string, v any, csp, referrer string) {
 	var buf bytes.Buffer
 	if err := pages.ExecuteTemplate(&buf, name, v); err != nil {
 		h.log.Error("rendering failed", "template", name, "err", err)
@@ -428,12 +428,10 @@ func (h *Handler) renderPage(w http.ResponseWriter, status int, name string, v a
 	hd.Set("Content-Type", "text/html; charset=utf-8")
 	hd.Set("Cache-Control", "no-store")
 	hd.Set("Pragma", "no-cache")
-	hd.Set("Content-Security-Policy", pageCSP)
+	hd.Set("Content-Security-Policy", csp)
 	hd.Set("X-Content-Type-Options", "nosniff")
 	hd.Set("X-Frame-Options", "DENY")
-	// same-origin, not no-referrer: under no-referrer a browser sends
-	// "Origin: null" with the form's own POST.
-	hd.Set("Referrer-Policy", "same-origin")
+	hd.Set("Referrer-Policy", referrer)
 	w.WriteHeader(status)
 	_, _ = w.Write(buf.Bytes())
 }

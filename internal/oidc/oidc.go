@@ -337,11 +337,9 @@ func (h *Handler) logoutPage(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
 	if redirect != "" {
 		if st := q.Get("state"); st != "" {
-			sep := "?"
-			if strings.Contains(redirect, "?") {
-				sep = "&"
-			}
-			redirect += sep + "state=" + url.QueryEscape(st)
+			var p params
+			p.add("state", st)
+			redirect = withQuery(redirect, p)
 		}
 		http.Redirect(w, r, redirect, http.StatusFound)
 		return
