@@ -1,17 +1,16 @@
 package core
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"net/url"
 	"strings"
 	"time"
 
+	"github.com/gatehouse/gatehouse/internal/keys"
 	"github.com/gatehouse/gatehouse/internal/store"
 )
 
@@ -365,35 +364,15 @@ const codeContext = "gatehouse-authorization-code-v1\x00"
 // master key, which is what lets a code issued by one be redeemed at
 // another.
 func (s *Service) sealCode(cc codeClaims) (string, error) {
-	b, err := json.Marshal(cc)
-	if err != nil {
-		return "", err
-	}
-	sealed, err := s.keys.Seal(append([]byte(codeContext), b...))
-	if err != nil {
-		return "", err
-	}
-	return base64.RawURLEncoding.EncodeToString(sealed), nil
+	return keys.SealJSON(s.keys, codeContext, cc)
 }
 
 func (s *Service) openCode(code string) (*codeClaims, bool) {
 	if code == "" || len(code) > 4096 {
 		return nil, false
 	}
-	raw, err := base64.RawURLEncoding.DecodeString(code)
-	if err != nil {
-		return nil, false
-	}
-	plain, err := s.keys.Open(raw)
-	if err != nil {
-		return nil, false
-	}
-	rest, ok := bytes.CutPrefix(plain, []byte(codeContext))
-	if !ok {
-		return nil, false
-	}
 	var cc codeClaims
-	if json.Unmarshal(rest, &cc) != nil || cc.ID == "" || cc.SessionID == "" {
+	if keys.OpenJSON(s.keys, codeContext, code, &cc) != nil || cc.ID == "" || cc.SessionID == "" {
 		return nil, false
 	}
 	return &cc, true

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"html/template"
 	"net/http"
@@ -15,6 +14,7 @@ import (
 	"github.com/gatehouse/gatehouse/internal/clientaddr"
 	"github.com/gatehouse/gatehouse/internal/core"
 	"github.com/gatehouse/gatehouse/internal/formtoken"
+	"github.com/gatehouse/gatehouse/internal/keys"
 )
 
 // The authorization endpoint and its login page. The browser's state is
@@ -437,34 +437,14 @@ func (h *Handler) writePage(w http.ResponseWriter, status int, name string, v an
 }
 
 func (h *Handler) seal(context string, v any) (string, error) {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return "", err
-	}
-	sealed, err := h.keys.Seal(append([]byte(context), b...))
-	if err != nil {
-		return "", err
-	}
-	return base64.RawURLEncoding.EncodeToString(sealed), nil
+	return keys.SealJSON(h.keys, context, v)
 }
 
 func (h *Handler) open(context, value string, v any) error {
 	if value == "" || len(value) > 16<<10 {
 		return errors.New("no value")
 	}
-	raw, err := base64.RawURLEncoding.DecodeString(value)
-	if err != nil {
-		return err
-	}
-	plain, err := h.keys.Open(raw)
-	if err != nil {
-		return err
-	}
-	rest, ok := bytes.CutPrefix(plain, []byte(context))
-	if !ok {
-		return errors.New("sealed for another purpose")
-	}
-	return json.Unmarshal(rest, v)
+	return keys.OpenJSON(h.keys, context, value, v)
 }
 
 func (h *Handler) cookie(name, value, path string) *http.Cookie {

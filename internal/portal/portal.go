@@ -20,7 +20,6 @@ import (
 	"crypto/sha256"
 	"embed"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"html/template"
 	"log/slog"
@@ -33,6 +32,7 @@ import (
 	"github.com/gatehouse/gatehouse/internal/clientaddr"
 	"github.com/gatehouse/gatehouse/internal/core"
 	"github.com/gatehouse/gatehouse/internal/formtoken"
+	"github.com/gatehouse/gatehouse/internal/keys"
 	"github.com/gatehouse/gatehouse/internal/store"
 )
 
@@ -491,32 +491,12 @@ func (h *Handler) current(r *http.Request, realm string) (*cookieData, *store.Se
 }
 
 func (h *Handler) seal(cd cookieData) (string, error) {
-	b, err := json.Marshal(cd)
-	if err != nil {
-		return "", err
-	}
-	sealed, err := h.opts.Sealer.Seal(append([]byte(sealContext), b...))
-	if err != nil {
-		return "", err
-	}
-	return base64.RawURLEncoding.EncodeToString(sealed), nil
+	return keys.SealJSON(h.opts.Sealer, sealContext, cd)
 }
 
 func (h *Handler) open(value string) (*cookieData, error) {
-	raw, err := base64.RawURLEncoding.DecodeString(value)
-	if err != nil {
-		return nil, err
-	}
-	plain, err := h.opts.Sealer.Open(raw)
-	if err != nil {
-		return nil, err
-	}
-	rest, ok := bytes.CutPrefix(plain, []byte(sealContext))
-	if !ok {
-		return nil, errors.New("portal: not a portal cookie")
-	}
 	var cd cookieData
-	if err := json.Unmarshal(rest, &cd); err != nil {
+	if err := keys.OpenJSON(h.opts.Sealer, sealContext, value, &cd); err != nil {
 		return nil, err
 	}
 	if cd.SessionID == "" || cd.UserID == "" || !formtoken.Valid(cd.CSRF) {
