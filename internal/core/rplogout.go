@@ -2,11 +2,9 @@ package core
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"strings"
 
-	"github.com/gatehouse/gatehouse/internal/jwt"
 	"github.com/gatehouse/gatehouse/internal/store"
 )
 
@@ -28,18 +26,9 @@ func (s *Service) ParseLogoutHint(ctx context.Context, realm, idToken string) (*
 	if e != nil {
 		return nil, e
 	}
-	invalid := errf(400, InvalidRequest, "Invalid IDToken")
-	parsed, err := jwt.Parse(idToken)
-	if err != nil || s.keys.Verify(ctx, realm, "sig", parsed) != nil {
-		return nil, invalid
-	}
-	var claims map[string]any
-	if json.Unmarshal(parsed.Payload, &claims) != nil {
-		return nil, invalid
-	}
-	p := principalFrom(realm, claims)
-	if p.Issuer != v.issuer || p.TokenType != TypeID || p.ClientID == "" {
-		return nil, invalid
+	p, e := s.signedPrincipal(ctx, realm, v.issuer, idToken)
+	if e != nil || p.TokenType != TypeID || p.ClientID == "" {
+		return nil, errf(400, InvalidRequest, "Invalid IDToken")
 	}
 	return &LogoutHint{SessionID: p.SessionID, ClientID: p.ClientID}, nil
 }

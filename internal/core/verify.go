@@ -69,20 +69,9 @@ func (s *Service) authenticate(ctx context.Context, realm, bearer string, allowI
 		}
 		return nil, s.internal("realm lookup", err)
 	}
-	parsed, err := jwt.Parse(bearer)
-	if err != nil {
-		return nil, invalidToken("Malformed token")
-	}
-	if err := s.keys.Verify(ctx, realm, "sig", parsed); err != nil {
-		return nil, invalidToken("Invalid token signature")
-	}
-	var claims map[string]any
-	if err := json.Unmarshal(parsed.Payload, &claims); err != nil {
-		return nil, invalidToken("Malformed token claims")
-	}
-	p := principalFrom(realm, claims)
-	if p.Issuer != v.issuer {
-		return nil, invalidToken("Invalid token issuer")
+	p, e := s.signedPrincipal(ctx, realm, v.issuer, bearer)
+	if e != nil {
+		return nil, e
 	}
 	switch p.TokenType {
 	case TypeBearer:
@@ -105,6 +94,28 @@ func (s *Service) authenticate(ctx context.Context, realm, bearer string, allowI
 	}
 	p.Memberships, p.user = u.Memberships, u
 	s.tokens.put(realm, bearer, p)
+	return p, nil
+}
+
+// signedPrincipal reads a token this realm signed (RS256 or whatever the
+// realm's signing keys are) and issued; its type, lifetime and session
+// are the caller's to check.
+func (s *Service) signedPrincipal(ctx context.Context, realm, issuer, token string) (*Principal, *Error) {
+	parsed, err := jwt.Parse(token)
+	if err != nil {
+		return nil, invalidToken("Malformed token")
+	}
+	if err := s.keys.Verify(ctx, realm, "sig", parsed); err != nil {
+		return nil, invalidToken("Invalid token signature")
+	}
+	var claims map[string]any
+	if err := json.Unmarshal(parsed.Payload, &claims); err != nil {
+		return nil, invalidToken("Malformed token claims")
+	}
+	p := principalFrom(realm, claims)
+	if p.Issuer != issuer {
+		return nil, invalidToken("Invalid token issuer")
+	}
 	return p, nil
 }
 
