@@ -320,18 +320,7 @@ func writeField(bw *bufio.Writer, k, v string) {
 // the client's headers already; this is the second line), and surrounding
 // blanks too, as net/http's Header.Write trims them.
 func sanitize(v string) string {
-	for i := 0; i < len(v); i++ {
-		if b := v[i]; b < ' ' && b != '\t' || b == 0x7f {
-			v = strings.Map(func(r rune) rune {
-				if r < ' ' && r != '\t' || r == 0x7f {
-					return -1
-				}
-				return r
-			}, v)
-			break
-		}
-	}
-	return textproto.TrimString(v)
+	return textproto.TrimString(withoutControls(v, true))
 }
 
 // connectionTokens lists the canonical header names a Connection header

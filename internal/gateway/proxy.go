@@ -162,12 +162,18 @@ func (g *Gateway) eachIdentity(id *identity, f func(name, v string)) {
 }
 
 // headerValue drops control characters, which no header value may carry
-// and which a token's claims should not be able to smuggle in.
-func headerValue(v string) string {
+// and which a token's claims should not be able to smuggle in; tab too.
+func headerValue(v string) string { return withoutControls(v, false) }
+
+// withoutControls returns v without ASCII control characters, keeping
+// tab (which a header value may hold) when keepTab is set. A value
+// without any is returned as it is, with no allocation.
+func withoutControls(v string, keepTab bool) string {
+	control := func(b rune) bool { return b < ' ' && !(keepTab && b == '\t') || b == 0x7f }
 	for i := 0; i < len(v); i++ {
-		if b := v[i]; b < 0x20 || b == 0x7f {
+		if control(rune(v[i])) {
 			return strings.Map(func(r rune) rune {
-				if r < 0x20 || r == 0x7f {
+				if control(r) {
 					return -1
 				}
 				return r
