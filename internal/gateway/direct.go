@@ -77,15 +77,19 @@ func (t *directTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 			return res, nil
 		}
 		pc.c.Close()
-		// An idle connection the upstream had already closed fails before
-		// any answer arrives. A request that never left can go again on a
-		// new connection; one that was sent only if sending it twice is
-		// harmless (RFC 9110 §9.2.2), as net/http's Transport decides.
-		retry := errors.Is(err, errNotSent) || errors.Is(err, errNoAnswer) && replayable(r)
-		if !reused || !retry || r.Context().Err() != nil {
+		if !reused || !sendAgain(err, r) || r.Context().Err() != nil {
 			return nil, err
 		}
 	}
+}
+
+// sendAgain reports whether r, which failed with err on a pooled
+// connection, may go again on a new one. An idle connection the upstream
+// had already closed fails before any answer arrives. A request that
+// never left can go again; one that was sent only if sending it twice is
+// harmless (RFC 9110 §9.2.2), as net/http's Transport decides.
+func sendAgain(err error, r *http.Request) bool {
+	return errors.Is(err, errNotSent) || errors.Is(err, errNoAnswer) && replayable(r)
 }
 
 // errNotSent marks a request that could not be written; errNoAnswer one
@@ -119,28 +123,36 @@ func (t *directTransport) roundTrip(pc *directConn, r *http.Request) (*http.Resp
 		stop()
 		return nil, ctxErr(r, errors.Join(errNotSent, err))
 	}
-	if _, err := pc.br.Peek(1); err != nil {
+	res, err := readAnswer(pc, r)
+	if err != nil {
 		stop()
-		return nil, ctxErr(r, errors.Join(errNoAnswer, err))
+		return nil, ctxErr(r, err)
+	}
+	res.Body = &directBody{rc: res.Body, t: t, pc: pc, stop: stop,
+		reuse: !res.Close && !r.Close}
+	return res, nil
+}
+
+// readAnswer reads the head of the final answer to r, which has been
+// sent on pc. 1xx answers are interim (100 Continue, 103 Early Hints);
+// the final answer follows on the same connection. A 101 to a request
+// that asked for no upgrade is a broken upstream. An error wrapping
+// errNoAnswer means not a byte came back.
+func readAnswer(pc *directConn, r *http.Request) (*http.Response, error) {
+	if _, err := pc.br.Peek(1); err != nil {
+		return nil, errors.Join(errNoAnswer, err)
 	}
 	for {
 		res, err := http.ReadResponse(pc.br, r)
 		if err != nil {
-			stop()
-			return nil, ctxErr(r, err)
+			return nil, err
 		}
-		// 1xx answers are interim (100 Continue, 103 Early Hints); the
-		// final answer follows on the same connection. A 101 to a request
-		// that asked for no upgrade is a broken upstream.
-		if res.StatusCode >= 100 && res.StatusCode < 200 {
-			if res.StatusCode == http.StatusSwitchingProtocols {
-				stop()
-				return nil, errors.New("upstream switched protocols unasked")
-			}
+		switch {
+		case res.StatusCode == http.StatusSwitchingProtocols:
+			return nil, errors.New("upstream switched protocols unasked")
+		case res.StatusCode >= 100 && res.StatusCode < 200:
 			continue
 		}
-		res.Body = &directBody{rc: res.Body, t: t, pc: pc, stop: stop,
-			reuse: !res.Close && !r.Close}
 		return res, nil
 	}
 }

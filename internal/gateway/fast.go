@@ -79,8 +79,7 @@ func (g *Gateway) serveFast(w http.ResponseWriter, r *http.Request, rt *route, p
 		}
 		stop()
 		pc.c.Close()
-		retry := errors.Is(err, errNotSent) || errors.Is(err, errNoAnswer) && replayable(r)
-		if !reused || !retry || r.Context().Err() != nil || !time.Now().Before(deadline) {
+		if !reused || !sendAgain(err, r) || r.Context().Err() != nil || !time.Now().Before(deadline) {
 			break
 		}
 	}
@@ -165,22 +164,7 @@ func (g *Gateway) exchange(pc *directConn, r *http.Request, rt *route, uri strin
 	if err := pc.bw.Flush(); err != nil {
 		return nil, errors.Join(errNotSent, err)
 	}
-	if _, err := pc.br.Peek(1); err != nil {
-		return nil, errors.Join(errNoAnswer, err)
-	}
-	for {
-		res, err := http.ReadResponse(pc.br, r)
-		if err != nil {
-			return nil, err
-		}
-		switch {
-		case res.StatusCode == http.StatusSwitchingProtocols:
-			return nil, errors.New("upstream switched protocols unasked")
-		case res.StatusCode >= 100 && res.StatusCode < 200:
-			continue // interim; the final answer follows
-		}
-		return res, nil
-	}
+	return readAnswer(pc, r)
 }
 
 // upstreamURI is the request target ReverseProxy's SetURL would produce:
