@@ -361,8 +361,9 @@ func streaming(res *http.Response) bool {
 // copyBody copies the answer to the client, flushing each piece when
 // flush is set. Its error means the answer was cut off.
 func (g *Gateway) copyBody(w http.ResponseWriter, r *http.Request, body io.Reader, flush bool) error {
-	buf := g.proxy.BufferPool.Get()
-	defer g.proxy.BufferPool.Put(buf)
+	bp := g.buffers.get()
+	defer g.buffers.put(bp)
+	buf := *bp
 	var rc *http.ResponseController
 	if flush {
 		// The head goes out now, as ReverseProxy's does: a stream's first

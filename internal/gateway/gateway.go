@@ -80,6 +80,7 @@ type Gateway struct {
 	hdr      identityHeaders
 	proxy    *httputil.ReverseProxy
 	direct   *directTransport // the fast path's pool; nil with a custom Transport
+	buffers  *bufferPool      // body copy buffers, for both paths
 
 	mu      sync.RWMutex
 	configs map[string]*realmConfig
@@ -113,6 +114,7 @@ func New(auth Authenticator, opts Options) *Gateway {
 		membership: name("Membership"), roles: name("Roles"), scopes: name("Scopes"),
 		session: name("Session"),
 	}
+	g.buffers = newBufferPool()
 	tr := opts.Transport
 	if tr == nil {
 		g.direct = newDirectTransport(DefaultTransport())
@@ -125,7 +127,7 @@ func New(auth Authenticator, opts Options) *Gateway {
 		// streaming response (text/event-stream, or no Content-Length);
 		// -1 would add a flush per write to every ordinary response too.
 		FlushInterval:  0,
-		BufferPool:     newBufferPool(),
+		BufferPool:     g.buffers,
 		ModifyResponse: modifyResponse,
 		ErrorHandler:   g.proxyError,
 		ErrorLog:       slog.NewLogLogger(g.log.Handler(), slog.LevelWarn),

@@ -268,5 +268,11 @@ func newBufferPool() *bufferPool {
 	return &bufferPool{p: sync.Pool{New: func() any { b := make([]byte, 32*1024); return &b }}}
 }
 
-func (b *bufferPool) Get() []byte  { return *(b.p.Get().(*[]byte)) }
-func (b *bufferPool) Put(x []byte) { b.p.Put(&x) }
+// Get and Put serve httputil.ReverseProxy, whose interface passes the
+// slice itself (so Put allocates a pointer to keep it); the fast path
+// uses get and put, which do not.
+func (b *bufferPool) Get() []byte  { return *b.get() }
+func (b *bufferPool) Put(x []byte) { b.put(&x) }
+
+func (b *bufferPool) get() *[]byte  { return b.p.Get().(*[]byte) }
+func (b *bufferPool) put(x *[]byte) { b.p.Put(x) }
