@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"sync"
 	"time"
+
+	"github.com/gatehouse/gatehouse/internal/rawconn"
 )
 
 // directTransport carries the common case of a gateway, a plain-HTTP
@@ -238,6 +240,7 @@ func (t *directTransport) getBy(ctx context.Context, addr string, deadline time.
 	if err != nil {
 		return nil, false, err
 	}
+	c = rawconn.Wrap(c)
 	return &directConn{c: c, br: bufio.NewReaderSize(c, 16<<10), bw: bufio.NewWriterSize(c, 4<<10), addr: addr}, false, nil
 }
 

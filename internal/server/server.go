@@ -26,6 +26,7 @@ import (
 	"github.com/gatehouse/gatehouse/internal/oidc"
 	"github.com/gatehouse/gatehouse/internal/password"
 	"github.com/gatehouse/gatehouse/internal/portal"
+	"github.com/gatehouse/gatehouse/internal/rawconn"
 	"github.com/gatehouse/gatehouse/internal/realmjson"
 	"github.com/gatehouse/gatehouse/internal/store"
 	"github.com/gatehouse/gatehouse/internal/store/postgres"
@@ -426,7 +427,7 @@ func (s *Server) Serve(ln net.Listener) error {
 	s.wg.Add(1)
 	go s.maintain()
 	s.ready.Store(true)
-	err := s.httpSrv.Serve(ln)
+	err := s.httpSrv.Serve(rawconn.Listener{Listener: ln})
 	if errors.Is(err, http.ErrServerClosed) {
 		return nil
 	}
