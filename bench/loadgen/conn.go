@@ -15,6 +15,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/gatehouse/gatehouse/internal/rawconn"
 )
 
 // syncTransport is a keep-alive HTTP/1.1 RoundTripper for http:// targets
@@ -228,6 +230,7 @@ func (p *hostPool) dial(ctx context.Context, deadline time.Time) (*pconn, error)
 		p.freeSlot()
 		return nil, err
 	}
+	conn = rawconn.Wrap(conn) // see "The HTTP client" in bench/README.md
 	return &pconn{conn: conn, br: bufio.NewReader(conn), bw: bufio.NewWriter(conn), pool: p}, nil
 }
 

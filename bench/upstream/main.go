@@ -14,6 +14,8 @@ import (
 	"os"
 	"os/signal"
 	"time"
+
+	"github.com/gatehouse/gatehouse/internal/rawconn"
 )
 
 // body is the whole answer; fixed so its cost is nil and its length known.
@@ -55,7 +57,9 @@ func serve(ctx context.Context, addr string, logw io.Writer) error {
 	}
 	fmt.Fprintf(logw, "upstream: listening on http://%s\n", ln.Addr())
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
+	// Raw socket calls, as gatehouse makes them: the upstream shares its
+	// core with the load generator and should take as little of it as it can.
+	go func() { errc <- srv.Serve(rawconn.Listener{Listener: ln}) }()
 	select {
 	case err := <-errc:
 		return err
