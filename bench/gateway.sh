@@ -27,7 +27,9 @@
 #      in C;
 #   2. open loop at half the gateway's throughput: p50 and p99 latency
 #      straight to the upstream and through the gateway (medians of
-#      ROUNDS), and the difference (what the gateway adds).
+#      ROUNDS), and the difference (what the gateway adds); and per round,
+#      how many 10 ms windows the slowest 1 % of requests were due in
+#      (loadgen's p99_windows): a handful means one pause set the p99.
 #
 # Environment: DUR (measured duration, default 10s), WARMUP (2s), CONNS
 # (closed-loop connections, 16), ROUNDS (3), LAYOUTS ("shared pinned"),
@@ -178,14 +180,16 @@ for layout in $LAYOUTS; do
 	rate=$(awk -v r="$rps_gw" 'BEGIN { printf "%d", r / 2 }')
 
 	echo "[$layout] 2. open loop at $rate requests/s (half the gateway's throughput), $DUR each, $ROUNDS rounds" >&2
-	pd=() pg=() md=() mg=() pn=() pq=()
+	pd=() pg=() md=() mg=() pn=() pq=() wd=() wg=()
 	for _ in $(seq "$ROUNDS"); do
 		o=$(load "$UP" -c "$CONNS" -rate "$rate")
 		pd+=("$(jq .p99_ms <<<"$o")")
 		md+=("$(jq .p50_ms <<<"$o")")
+		wd+=("$(jq .p99_windows <<<"$o")")
 		o=$(load "$GH" -c "$CONNS" -rate "$rate")
 		pg+=("$(jq .p99_ms <<<"$o")")
 		mg+=("$(jq .p50_ms <<<"$o")")
+		wg+=("$(jq .p99_windows <<<"$o")")
 		if [ -n "$NG" ]; then pn+=("$(load "$NG" -c "$CONNS" -rate "$rate" | jq .p99_ms)"); fi
 		pq+=("$(load "$GP" -c "$CONNS" -rate "$rate" | jq .p99_ms)")
 	done
@@ -193,7 +197,7 @@ for layout in $LAYOUTS; do
 	if [ -n "$NG" ]; then pn_med=$(printf '%s\n' "${pn[@]}" | median); fi
 
 	awk -v l="$layout" -v rd="$rps_direct" -v rg="$rps_gw" -v rn="$rps_ng" -v rq="$rps_gp" -v rate="$rate" -v rounds="$ROUNDS" \
-		-v dall="${d[*]}" -v gall="${g[*]}" -v pall="${pg[*]}" -v uall="${pd[*]}" \
+		-v dall="${d[*]}" -v gall="${g[*]}" -v pall="${pg[*]}" -v uall="${pd[*]}" -v wdall="${wd[*]}" -v wgall="${wg[*]}" \
 		-v pd="$(printf '%s\n' "${pd[@]}" | median)" -v pg="$(printf '%s\n' "${pg[@]}" | median)" \
 		-v md="$(printf '%s\n' "${md[@]}" | median)" -v mg="$(printf '%s\n' "${mg[@]}" | median)" \
 		-v pn="$pn_med" -v pq="$(printf '%s\n' "${pq[@]}" | median)" 'BEGIN {
@@ -204,6 +208,7 @@ for layout in $LAYOUTS; do
 		printf "[%s] at %d req/s, p50: upstream %.3f ms, gateway %.3f ms, added %.3f ms\n", l, rate, md, mg, mg - md
 		printf "[%s] at %d req/s, p99: upstream %.3f ms, gateway %.3f ms, added %.3f ms (target < 1 ms)\n", l, rate, pd, pg, pg - pd
 		printf "[%s]   rounds (p99 ms): upstream %s; gateway %s\n", l, uall, pall
+		printf "[%s]   rounds (10 ms windows the slowest 1 %% were due in; few = a pause set the p99): upstream %s; gateway %s\n", l, wdall, wgall
 		printf "[%s]   reference p99: Go httputil.ReverseProxy %.3f ms (added %.3f ms)\n", l, pq, pq - pd
 		if (pn != "") printf "[%s]   reference p99: nginx proxy_pass %.3f ms (added %.3f ms)\n", l, pn, pn - pd
 	}'

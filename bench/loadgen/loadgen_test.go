@@ -371,6 +371,33 @@ func TestOpenLoopHoldsTheRate(t *testing.T) {
 	}
 }
 
+// A server that stops answering for 150 ms once: the slowest 1 % of an
+// open-loop run are the requests due at the start of the pause, a window
+// or two of 10 ms, and P99Windows says so.
+func TestP99WindowsFindsAPause(t *testing.T) {
+	var pause sync.RWMutex
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		pause.RLock()
+		defer pause.RUnlock()
+		w.Write([]byte("ok"))
+	}))
+	defer srv.Close()
+	go func() {
+		time.Sleep(700 * time.Millisecond) // warm-up 200 ms, then half a second in
+		pause.Lock()
+		time.Sleep(150 * time.Millisecond)
+		pause.Unlock()
+	}()
+	rep := mustRun(t, testConfig(t, srv, "-scenario", "get", "-path", "/", "-c", "64",
+		"-rate", "1000", "-duration", "1s", "-warmup", "200ms"))
+	if rep.P99Windows == nil {
+		t.Fatalf("no p99_windows in an open-loop report: %+v", rep)
+	}
+	if rep.P99ms < 100 || *rep.P99Windows < 1 || *rep.P99Windows > 3 {
+		t.Fatalf("p99 %.1f ms in %d windows of 10 ms, want over 100 ms in at most 3", rep.P99ms, *rep.P99Windows)
+	}
+}
+
 // A server that takes 20 ms per request on one connection can do 50/s;
 // asked for 100/s, the queue grows by 50 a second. Latency measured from the
 // intended send time must show that queue; latency from the actual send

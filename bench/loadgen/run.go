@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -8,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -45,6 +47,12 @@ type report struct {
 	// latencies above, so a latency close to them says little about the server.
 	SendLagP50ms *float64 `json:"send_lag_p50_ms,omitempty"`
 	SendLagP99ms *float64 `json:"send_lag_p99_ms,omitempty"`
+	// P99Windows (open loop only) counts the 10 ms windows of intended send
+	// time that hold the slowest 1 % of the requests. A tail that is the
+	// server's steady cost is spread over the run; one that a pause set
+	// (a stall of the process, its core or the machine) sits in a few
+	// windows, all requests due while it lasted.
+	P99Windows   *int     `json:"p99_windows,omitempty"`
 	ErrorSamples []string `json:"error_samples,omitempty"`
 }
 
@@ -56,6 +64,9 @@ func (r report) humanLine() string {
 	lag := ""
 	if r.SendLagP50ms != nil && r.SendLagP99ms != nil {
 		lag = fmt.Sprintf("; generator send lag p50 %.2f ms, p99 %.2f ms", *r.SendLagP50ms, *r.SendLagP99ms)
+	}
+	if r.P99Windows != nil {
+		lag += fmt.Sprintf("; the slowest 1 %% were due in %d windows of 10 ms", *r.P99Windows)
 	}
 	return fmt.Sprintf("%s %s-loop c=%d%s: %d requests, %d errors in %.2fs = %.1f ok/s; latency from %s p50 %.2f ms, p90 %.2f ms, p99 %.2f ms, max %.2f ms%s",
 		r.Scenario, r.Mode, r.Connections, rate, r.Requests, r.Errors, r.DurationS, r.ThroughputRPS,
@@ -129,6 +140,7 @@ func (p *startPacer) start() time.Time {
 type tally struct {
 	hist     *hdrhistogram.Histogram
 	lag      *hdrhistogram.Histogram // open loop: actual minus intended send
+	due      []dueLatency            // open loop, up to maxDue: for P99Windows
 	requests int64
 	errors   int64
 	lastEnd  time.Time
@@ -237,6 +249,9 @@ func run(ctx context.Context, cfg config, logw io.Writer) (report, error) {
 				_ = t.hist.RecordValue(clampUs(res.End().Sub(start)))
 				if interval > 0 {
 					_ = t.lag.RecordValue(clampUs(res.Timestamp.Sub(start)))
+					if len(t.due) < maxDue/consumers {
+						t.due = append(t.due, dueLatency{window: uint32(start.Sub(windowStart) / dueWindow), us: uint32(clampUs(res.End().Sub(start)))})
+					}
 				}
 			}
 		})
@@ -247,6 +262,7 @@ func run(ctx context.Context, cfg config, logw io.Writer) (report, error) {
 	for _, t := range tallies {
 		total.hist.Merge(t.hist)
 		total.lag.Merge(t.lag)
+		total.due = append(total.due, t.due...)
 		total.requests += t.requests
 		total.errors += t.errors
 		if t.lastEnd.After(total.lastEnd) {
@@ -282,8 +298,37 @@ func run(ctx context.Context, cfg config, logw io.Writer) (report, error) {
 	if interval > 0 {
 		p50, p99 := ms(total.lag.ValueAtQuantile(50)), ms(total.lag.ValueAtQuantile(99))
 		rep.SendLagP50ms, rep.SendLagP99ms = &p50, &p99
+		if len(total.due) > 0 && len(total.due) == int(total.hist.TotalCount()) {
+			n := slowestWindows(total.due)
+			rep.P99Windows = &n
+		}
 	}
 	return rep, nil
+}
+
+// dueLatency is one open-loop request: the dueWindow its intended send
+// time fell in, counted from the start of measurement, and its latency.
+type dueLatency struct {
+	window uint32
+	us     uint32
+}
+
+const (
+	dueWindow = 10 * time.Millisecond
+	// maxDue bounds the memory P99Windows takes (8 bytes a request); a
+	// longer run reports no P99Windows.
+	maxDue = 4 << 20
+)
+
+// slowestWindows counts the distinct windows that hold the slowest 1 %
+// of due (rounded up), which it reorders.
+func slowestWindows(due []dueLatency) int {
+	slices.SortFunc(due, func(a, b dueLatency) int { return cmp.Compare(b.us, a.us) })
+	seen := map[uint32]bool{}
+	for _, d := range due[:(len(due)+99)/100] {
+		seen[d.window] = true
+	}
+	return len(seen)
 }
 
 // clampUs converts d to whole microseconds within the histogram's range.

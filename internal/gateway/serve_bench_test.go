@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/gatehouse/gatehouse/internal/core"
+	"github.com/gatehouse/gatehouse/internal/rawconn"
 	"github.com/gatehouse/gatehouse/internal/store"
 )
 
@@ -50,7 +51,7 @@ func BenchmarkGatewayServer(b *testing.B) {
 		b.Fatal(err)
 	}
 	srv := &http.Server{Handler: g, ReadHeaderTimeout: 10 * time.Second}
-	go func() { _ = srv.Serve(ln) }()
+	go func() { _ = srv.Serve(rawconn.Listener{Listener: ln}) }() // as internal/server serves
 	defer srv.Close()
 
 	c, err := net.Dial("tcp", ln.Addr().String())
