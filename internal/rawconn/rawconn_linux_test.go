@@ -26,7 +26,7 @@ func switches(t *testing.T) int64 {
 	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
 		t.Fatal(err)
 	}
-	return ru.Nvcsw
+	return int64(ru.Nvcsw)
 }
 
 // TestEchoHelper is the other process of TestSparesTheMonitor: it echoes
